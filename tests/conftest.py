@@ -1,0 +1,76 @@
+"""Shared fixtures: tiny data written by the tests and a tiny random BERT."""
+import os
+from pathlib import Path
+
+import pytest
+
+from .util import CITIES, CONFIG_DIR, ORGS, PEOPLE, REPO, TEMPLATES, tiny_overrides, toy_sentences, write_conll
+
+
+def _shared_data_dir() -> Path:
+    env = os.environ.get("SPACY_BERT_NER_DATA")
+    return Path(env) if env else REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real datasets (``$SPACY_BERT_NER_DATA``, default ``../shared/data``).
+
+    Under CI their absence is a failure, not a skip.
+    """
+    path = _shared_data_dir()
+    if not (path / "wikiann-en" / "validation.tsv").exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"real data not found at {path}; set SPACY_BERT_NER_DATA")
+        pytest.skip(f"real data not found at {path}; set SPACY_BERT_NER_DATA")
+    return path
+
+
+@pytest.fixture(scope="session")
+def toy_corpus(tmp_path_factory) -> Path:
+    """``train.spacy``/``dev.spacy``/``test.spacy`` of the toy task."""
+    from spacy_bert_ner.convert import convert
+
+    d = tmp_path_factory.mktemp("toy_corpus")
+    for name, n, seed in (("train", 60, 1), ("dev", 20, 2), ("test", 20, 3)):
+        convert(write_conll(d / f"{name}.tsv", toy_sentences(n, seed)), d / f"{name}.spacy")
+    return d
+
+
+# --- a tiny random BERT ---------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    """A 2-layer, hidden-64 random BertModel with a small WordPiece vocab, saved
+    like a hub model (config, weights, fast tokenizer), loadable by local path."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    d = tmp_path_factory.mktemp("tiny_bert")
+    chars = list("abcdefghijklmnopqrstuvwxyz0123456789.,;:!?'\"()-&/")
+    words = sorted({w for group in (CITIES, PEOPLE, ORGS) for w in group} | {w for t, _ in TEMPLATES for w in t if not w.startswith("{")})
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + chars + [f"##{c}" for c in chars] + words
+    (d / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf8")
+    tokenizer = BertTokenizerFast(vocab_file=str(d / "vocab.txt"), do_lower_case=True)
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+        max_position_embeddings=256,
+    )
+    BertModel(config).save_pretrained(d)
+    tokenizer.save_pretrained(d)
+    return d
+
+
+@pytest.fixture(scope="session")
+def trained_ner(tiny_bert, toy_corpus, tmp_path_factory) -> Path:
+    """A transformer + ner pipeline trained on the toy task with the default CPU config."""
+    from spacy.cli.train import train
+
+    out = tmp_path_factory.mktemp("trained_ner")
+    train(CONFIG_DIR / "ner-cpu.cfg", out, overrides=tiny_overrides(tiny_bert, toy_corpus, steps=40))
+    return out / "model-last"

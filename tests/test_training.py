@@ -1,0 +1,49 @@
+"""Training the default config (tiny BERT) and the pieces it registers."""
+import spacy
+from spacy.util import registry
+
+from spacy_bert_ner.architectures import EMBEDDED_MINILM, resolve_transformer_name
+
+from .util import CONFIG_DIR
+
+
+def test_trained_pipeline_learns_the_toy_task(trained_ner, toy_corpus):
+    from spacy_bert_ner.evaluate import evaluate
+
+    nlp = spacy.load(trained_ner)
+    assert nlp.pipe_names == ["transformer", "ner"]
+    result = evaluate(nlp, toy_corpus / "test.spacy")
+    assert result["ents_f"] > 0.8, result
+
+
+def test_train_log_is_written(trained_ner, toy_corpus):
+    import srsly
+
+    log = list(srsly.read_jsonl(toy_corpus.parent / f"log-{toy_corpus.name}.jsonl"))
+    assert [r["step"] for r in log][-1] == 40
+    assert all({"step", "epoch", "words", "seconds", "score", "losses"} <= set(r) for r in log)
+
+
+def test_embedded_minilm_resolves_to_local_copy():
+    path = resolve_transformer_name(EMBEDDED_MINILM)
+    assert path.endswith("model")
+    assert resolve_transformer_name("minilm") == path
+    assert resolve_transformer_name("bert-base-cased") == "bert-base-cased"
+    assert registry.misc.get("spacy_bert_ner.transformer_name.v1")("roberta-base") == "roberta-base"
+
+
+def test_casing_features_are_one_switch(tiny_bert):
+    """features = null gives the transformer listener alone."""
+    from thinc.api import Config
+
+    config = Config().from_disk(CONFIG_DIR / "ner-cpu.cfg", overrides={"paths.transformer": str(tiny_bert)})
+    nlp = spacy.util.load_model_from_config(config, auto_fill=True)
+    names = [n.name for n in nlp.get_pipe("ner").model.walk()]
+    assert "cased_listener" in names
+    config = Config().from_disk(
+        CONFIG_DIR / "ner-cpu.cfg",
+        overrides={"paths.transformer": str(tiny_bert), "components.ner.model.tok2vec.features": None},
+    )
+    nlp = spacy.util.load_model_from_config(config, auto_fill=True)
+    names = [n.name for n in nlp.get_pipe("ner").model.walk()]
+    assert "cased_listener" not in names
