@@ -1,0 +1,389 @@
+"""The ``bert_ner`` component: decoding, confidences, training, saving, calibration."""
+import itertools
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+import numpy
+import pytest
+import spacy
+from spacy.tokens import Doc, Span
+from spacy.training import Example
+
+from spacy_bert_ner.calibration import calibrate_pipeline, calibration_report, reliability_table
+from spacy_bert_ner.components import BertNER
+from spacy_bert_ner.decoding import BiluoDecoder, make_tags, tags_to_entities, transition_constraints, viterbi
+
+from .util import CONFIG_DIR, tiny_overrides
+
+BERT_NER_CONFIG = CONFIG_DIR / "bert-ner-cpu.cfg"
+TRAIN_STEPS = 20
+
+
+# --- an independent BILUO checker (not the decoder's own masks) ------------------------
+
+def valid_biluo(tags: Sequence[str], sent_starts: Optional[Sequence[bool]] = None) -> bool:
+    """A plain state machine: entities open with B and close with L of the same
+    label, U stands alone, and nothing is left open at a sentence end."""
+    open_label = None
+    for i, tag in enumerate(tags):
+        if sent_starts is not None and i > 0 and sent_starts[i] and open_label is not None:
+            return False
+        prefix, label = (tag.split("-", 1) + [None])[:2] if tag != "O" else ("O", None)
+        if open_label is None:
+            if prefix == "B":
+                open_label = label
+            elif prefix not in ("O", "U"):
+                return False
+        else:
+            if prefix not in ("I", "L") or label != open_label:
+                return False
+            if prefix == "L":
+                open_label = None
+    return open_label is None
+
+
+def path_score(log_probs: numpy.ndarray, path: Sequence[int]) -> float:
+    return float(sum(log_probs[i, t] for i, t in enumerate(path)))
+
+
+def random_log_probs(rng: numpy.random.Generator, n: int, n_tags: int) -> numpy.ndarray:
+    """Log-softmax of random logits, sometimes very peaked (the argmax alone is often invalid)."""
+    logits = rng.normal(scale=rng.choice([0.5, 3.0, 10.0]), size=(n, n_tags))
+    return logits - numpy.log(numpy.exp(logits).sum(axis=1, keepdims=True))
+
+
+# --- decoding -----------------------------------------------------------------------
+
+def test_bert_ner_tag_set_and_transitions():
+    tags = make_tags(["PER", "LOC"])
+    assert tags == ["O", "B-LOC", "I-LOC", "L-LOC", "U-LOC", "B-PER", "I-PER", "L-PER", "U-PER"]
+    allowed, start, end = transition_constraints(tags)
+    ix = {t: i for i, t in enumerate(tags)}
+    assert allowed[ix["O"], ix["B-PER"]] and allowed[ix["U-LOC"], ix["U-PER"]] and allowed[ix["L-LOC"], ix["O"]]
+    assert allowed[ix["B-PER"], ix["I-PER"]] and allowed[ix["I-PER"], ix["L-PER"]]
+    assert not allowed[ix["O"], ix["I-PER"]] and not allowed[ix["O"], ix["L-PER"]]
+    assert not allowed[ix["B-PER"], ix["L-LOC"]] and not allowed[ix["B-PER"], ix["O"]]
+    assert [t for t in tags if start[ix[t]]] == ["O", "B-LOC", "U-LOC", "B-PER", "U-PER"]
+    assert [t for t in tags if end[ix[t]]] == ["O", "L-LOC", "U-LOC", "L-PER", "U-PER"]
+
+
+def test_bert_ner_decoding_never_yields_an_invalid_sequence():
+    for seed in range(300):
+        rng = numpy.random.default_rng(seed)
+        labels = ["PER", "ORG", "LOC"][: 1 + seed % 3]
+        decoder = BiluoDecoder(make_tags(labels))
+        n = int(rng.integers(1, 15))
+        probs = numpy.exp(random_log_probs(rng, n, len(decoder.tags)))
+        sent_starts = [i == 0 or bool(rng.random() < 0.2) for i in range(n)]
+        for starts in (None, sent_starts):
+            path = decoder.decode_probs(probs, starts)
+            tags = [decoder.tags[i] for i in path]
+            assert len(tags) == n
+            assert valid_biluo(tags, starts), (seed, tags)
+            tags_to_entities(tags)  # does not raise
+
+
+def test_bert_ner_decoding_handles_zero_probabilities_and_empty_input():
+    decoder = BiluoDecoder(make_tags(["PER"]))
+    probs = numpy.zeros((3, 5))
+    probs[:, 2] = 1.0  # all mass on I-PER, which can never start a sequence
+    tags = [decoder.tags[i] for i in decoder.decode_probs(probs)]
+    assert valid_biluo(tags)
+    assert decoder.decode_probs(numpy.zeros((0, 5))) == []
+
+
+def test_bert_ner_viterbi_is_the_best_valid_path():
+    tags = make_tags(["A", "B"])
+    decoder = BiluoDecoder(tags)
+    for seed in range(40):
+        rng = numpy.random.default_rng(1000 + seed)
+        n = 1 + seed % 4
+        log_probs = random_log_probs(rng, n, len(tags))
+        best = max(
+            path_score(log_probs, p)
+            for p in itertools.product(range(len(tags)), repeat=n)
+            if valid_biluo([tags[i] for i in p])
+        )
+        path = decoder.decode(log_probs)
+        assert valid_biluo([tags[i] for i in path])
+        assert math.isclose(path_score(log_probs, path), best, rel_tol=1e-9, abs_tol=1e-9), seed
+
+
+def test_bert_ner_viterbi_with_general_transition_scores():
+    """The generic routine adds transition/start/end scores, not only masks."""
+    rng = numpy.random.default_rng(7)
+    n_tags, n = 3, 4
+    emissions, transitions = rng.normal(size=(n, n_tags)), rng.normal(size=(n_tags, n_tags))
+    start, end = rng.normal(size=n_tags), rng.normal(size=n_tags)
+
+    def score(p):
+        return start[p[0]] + end[p[-1]] + sum(emissions[i, t] for i, t in enumerate(p)) + sum(
+            transitions[a, b] for a, b in zip(p, p[1:])
+        )
+
+    brute = max(itertools.product(range(n_tags), repeat=n), key=score)
+    assert tuple(viterbi(emissions, transitions, start, end)) == brute
+
+
+# --- annotations from hand-made probabilities ----------------------------------------
+
+def make_pipe(labels=("LOC", "PER"), threshold: float = 0.0):
+    nlp = spacy.blank("en")
+    pipe = nlp.add_pipe("bert_ner", config={"threshold": threshold})
+    for label in labels:
+        pipe.add_label(label)
+    return nlp, pipe
+
+
+def one_hot_probs(tags: Sequence[str], chosen: Sequence[str], confidence: Sequence[float]) -> numpy.ndarray:
+    """Each row puts ``confidence`` on the chosen tag and spreads the rest evenly."""
+    probs = numpy.zeros((len(chosen), len(tags)), dtype="float32")
+    for i, (tag, p) in enumerate(zip(chosen, confidence)):
+        probs[i, :] = (1.0 - p) / (len(tags) - 1)
+        probs[i, tags.index(tag)] = p
+    return probs
+
+
+def test_bert_ner_sets_ents_confidences_and_span_group():
+    nlp, pipe = make_pipe()
+    tags = list(pipe.tags)
+    doc = Doc(nlp.vocab, words=["anna", "smith", "lives", "in", "rome"])
+    probs = one_hot_probs(tags, ["B-PER", "L-PER", "O", "O", "U-LOC"], [0.9, 0.7, 0.99, 0.99, 0.6])
+    pipe.set_annotations([doc], [probs])
+    assert [(e.text, e.label_) for e in doc.ents] == [("anna smith", "PER"), ("rome", "LOC")]
+    assert [round(e._.confidence, 6) for e in doc.ents] == [0.8, 0.6]
+    # the extension is stored per span, so a fresh Span object reads it too
+    assert Span(doc, 0, 2, label="PER")._.confidence == pytest.approx(0.8)
+    group = doc.spans["bert_ner"]
+    assert [(s.start, s.end, s.label_) for s in group] == [(0, 2, "PER"), (4, 5, "LOC")]
+    assert group.attrs["scores"] == pytest.approx([0.8, 0.6])
+    assert all(0.0 <= s <= 1.0 for s in group.attrs["scores"])
+
+
+def test_bert_ner_threshold_drops_low_confidence_entities():
+    nlp, pipe = make_pipe(threshold=0.65)
+    tags = list(pipe.tags)
+    doc = Doc(nlp.vocab, words=["anna", "smith", "lives", "in", "rome"])
+    probs = one_hot_probs(tags, ["B-PER", "L-PER", "O", "O", "U-LOC"], [0.9, 0.7, 0.99, 0.99, 0.6])
+    pipe.set_annotations([doc], [probs])
+    assert [e.text for e in doc.ents] == ["anna smith"]
+    assert doc.spans["bert_ner"].attrs["scores"] == pytest.approx([0.8])
+    assert doc[4].ent_iob_ == "O"
+    pipe.threshold = 0.0
+    pipe.set_annotations([doc], [probs])
+    assert [e.text for e in doc.ents] == ["anna smith", "rome"]
+    with pytest.raises(ValueError):
+        pipe.threshold = 1.5
+
+
+def test_bert_ner_entities_do_not_cross_sentence_boundaries():
+    nlp, pipe = make_pipe()
+    tags = list(pipe.tags)
+    words = ["see", "anna", "smith", "now"]
+    probs = one_hot_probs(tags, ["O", "B-PER", "L-PER", "O"], [0.9, 0.9, 0.9, 0.9])
+    doc = Doc(nlp.vocab, words=words)
+    pipe.set_annotations([doc], [probs])
+    assert [e.text for e in doc.ents] == ["anna smith"]
+    doc = Doc(nlp.vocab, words=words, sent_starts=[True, False, True, False])
+    pipe.set_annotations([doc], [probs])
+    assert not any(e.start < 2 < e.end for e in doc.ents)
+    assert "anna smith" not in [e.text for e in doc.ents]
+
+
+def test_bert_ner_loss_masks_tokens_without_gold_tags():
+    nlp, pipe = make_pipe(labels=("PER",))
+    tags = list(pipe.tags)  # O, B-PER, I-PER, L-PER, U-PER
+    words = ["anna", "smith", "is", "here"]
+    gold = Doc(nlp.vocab, words=words, ents=["B-PER", "I-PER", "O", None])
+    example = Example(Doc(nlp.vocab, words=words), gold)
+    probs = numpy.full((4, len(tags)), 0.2, dtype="float32")
+    loss, d_scores = pipe.get_loss([example], [probs])
+    assert loss == pytest.approx(-math.log(0.2))  # mean over the 3 labelled tokens
+    grad = d_scores[0]
+    assert numpy.allclose(grad[3], 0.0)  # the token without a gold tag
+    assert grad[0, tags.index("B-PER")] == pytest.approx((0.2 - 1.0) / 3)
+    assert grad[1, tags.index("L-PER")] == pytest.approx((0.2 - 1.0) / 3)
+    assert grad[2, tags.index("O")] == pytest.approx((0.2 - 1.0) / 3)
+    assert grad[2, tags.index("U-PER")] == pytest.approx(0.2 / 3)
+
+
+def test_bert_ner_component_bytes_keep_labels():
+    nlp, pipe = make_pipe()
+    nlp2 = spacy.blank("en")
+    pipe2 = nlp2.add_pipe("bert_ner")
+    pipe2.from_bytes(pipe.to_bytes(exclude=["model", "vocab"]), exclude=["model", "vocab"])
+    assert pipe2.labels == ("LOC", "PER") and pipe2.tags == pipe.tags
+
+
+@pytest.mark.parametrize("activation", ["maxout", "mish"])
+def test_bert_ner_trains_with_any_tok2vec_and_a_hidden_layer(activation):
+    """No transformer: hash embeddings of NORM under a hidden layer learn the toy names."""
+    from thinc.api import Adam
+
+    from .util import toy_sentences
+
+    nlp = spacy.blank("en")
+    tok2vec = {
+        "@architectures": "spacy.MultiHashEmbed.v2",
+        "width": 32,
+        "attrs": ["NORM"],
+        "rows": [500],
+        "include_static_vectors": False,
+    }
+    model = {"@architectures": "spacy_bert_ner.TokenClassifier.v1", "hidden_width": 16, "hidden_activation": activation, "tok2vec": tok2vec}
+    pipe = nlp.add_pipe("bert_ner", config={"model": model})
+    examples = [
+        Example(Doc(nlp.vocab, words=words), Doc(nlp.vocab, words=words, ents=tags))
+        for words, tags in toy_sentences(40, seed=5)
+    ]
+    nlp.initialize(lambda: examples)
+    optimizer = Adam(0.02)
+    assert pipe.labels == ("LOC", "ORG", "PER") and len(pipe.tags) == 13
+    losses_per_step = []
+    for _ in range(25):
+        losses = {}
+        nlp.update(examples, sgd=optimizer, losses=losses)
+        losses_per_step.append(losses["bert_ner"])
+    assert losses_per_step[-1] < losses_per_step[0] / 2
+    assert nlp.evaluate(examples)["ents_f"] > 0.9
+
+
+# --- a trained pipeline ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def trained_bert_ner(tiny_bert, toy_corpus, tmp_path_factory) -> Path:
+    """transformer + bert_ner trained on the toy task with configs/bert-ner-cpu.cfg."""
+    from spacy.cli.train import train
+
+    out = tmp_path_factory.mktemp("trained_bert_ner")
+    overrides = tiny_overrides(tiny_bert, toy_corpus, steps=TRAIN_STEPS)
+    overrides["paths.train_log"] = str(out / "train-log.jsonl")
+    train(BERT_NER_CONFIG, out, overrides=overrides)
+    return out / "model-last"
+
+
+@pytest.fixture(scope="module")
+def bert_ner_nlp(trained_bert_ner):
+    return spacy.load(trained_bert_ner)
+
+
+def toy_gold(nlp, toy_corpus) -> List[Doc]:
+    from spacy_bert_ner.docs import read_docbin
+
+    return list(read_docbin(toy_corpus / "test.spacy", nlp.vocab))
+
+
+def test_bert_ner_learns_the_toy_task(bert_ner_nlp, toy_corpus, trained_bert_ner):
+    from spacy_bert_ner.evaluate import evaluate
+
+    assert bert_ner_nlp.pipe_names == ["transformer", "bert_ner"]
+    assert isinstance(bert_ner_nlp.get_pipe("bert_ner"), BertNER)
+    result = evaluate(bert_ner_nlp, toy_corpus / "test.spacy", train_log=trained_bert_ner.parent / "train-log.jsonl")
+    assert result["ents_f"] > 0.8, result
+    assert result["steps"] == TRAIN_STEPS
+
+
+def test_bert_ner_confidences_lie_in_unit_interval(bert_ner_nlp, toy_corpus):
+    from spacy_bert_ner.evaluate import predict_gold_tokens
+
+    docs = predict_gold_tokens(bert_ner_nlp, toy_gold(bert_ner_nlp, toy_corpus))
+    confidences = [e._.confidence for d in docs for e in d.ents]
+    assert confidences and all(0.0 <= c <= 1.0 for c in confidences)
+    for doc in docs:
+        assert doc.spans["bert_ner"].attrs["scores"] == [e._.confidence for e in doc.ents]
+    report = calibration_report(docs, toy_gold(bert_ner_nlp, toy_corpus), n_bins=5)
+    assert report.n_entities == len(confidences) and report.skipped == 0
+    assert 0.0 <= report.ece <= 1.0
+    from_path = calibrate_pipeline(bert_ner_nlp, toy_corpus / "test.spacy", n_bins=5)
+    assert from_path.to_dict()["ece"] == pytest.approx(report.ece) and from_path.extra["docs"] == len(docs)
+
+
+def test_bert_ner_save_and_load_give_identical_predictions(bert_ner_nlp, tmp_path):
+    texts = ["anna works at acme .", "", "we met boris and carla yesterday", "the office of globex is in rome"]
+
+    def predictions(nlp):
+        return [[(e.start, e.end, e.label_, e._.confidence) for e in doc.ents] for doc in nlp.pipe(texts)]
+
+    before = predictions(bert_ner_nlp)
+    assert any(before)
+    bert_ner_nlp.to_disk(tmp_path / "saved")
+    assert predictions(spacy.load(tmp_path / "saved")) == before
+    reloaded = spacy.blank("en").from_config(bert_ner_nlp.config)
+    reloaded.from_bytes(bert_ner_nlp.to_bytes())
+    assert predictions(reloaded) == before
+
+
+def test_bert_ner_loads_through_entry_points(trained_bert_ner):
+    """A fresh interpreter finds the factory without importing the package (no --code)."""
+    code = (
+        "import sys, spacy; nlp = spacy.load(sys.argv[1]); doc = nlp('anna works at acme .');"
+        "assert 'spacy_bert_ner.components' in sys.modules; print([e._.confidence is not None for e in doc.ents])"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(trained_bert_ner)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_bert_ner_threshold_on_a_trained_pipeline(bert_ner_nlp, toy_corpus):
+    from spacy_bert_ner.evaluate import predict_gold_tokens
+
+    gold = toy_gold(bert_ner_nlp, toy_corpus)
+    pipe = bert_ner_nlp.get_pipe("bert_ner")
+    all_ents = {(i, e.start, e.end, e.label_, e._.confidence) for i, d in enumerate(predict_gold_tokens(bert_ner_nlp, gold)) for e in d.ents}
+    confidences = sorted({c for *_, c in all_ents})
+    assert len(confidences) > 1
+    threshold = (confidences[len(confidences) // 2 - 1] + confidences[len(confidences) // 2]) / 2
+    pipe.threshold = threshold
+    try:
+        kept = {(i, e.start, e.end, e.label_, e._.confidence) for i, d in enumerate(predict_gold_tokens(bert_ner_nlp, gold)) for e in d.ents}
+    finally:
+        pipe.threshold = 0.0
+    assert kept and kept < all_ents
+    assert kept == {e for e in all_ents if e[-1] >= threshold}
+
+
+def test_bert_ner_nlp_evaluate_returns_ents_scores(bert_ner_nlp, toy_corpus):
+    from spacy_bert_ner.evaluate import blank_copy
+
+    examples = [Example(blank_copy(g, bert_ner_nlp.vocab), g) for g in toy_gold(bert_ner_nlp, toy_corpus)]
+    scores = bert_ner_nlp.evaluate(examples)
+    assert {"ents_f", "ents_p", "ents_r", "ents_per_type"} <= set(scores)
+    assert scores["ents_f"] > 0.8
+
+
+# --- calibration ----------------------------------------------------------------------
+
+def test_bert_ner_calibration_reliability_table_by_hand():
+    confidences = [0.05, 0.15, 0.15, 0.95, 0.95, 0.95, 0.95, 1.0]
+    correct = [False, True, False, True, True, True, False, True]
+    report = reliability_table(confidences, correct, n_bins=10)
+    counts = [b.count for b in report.bins]
+    assert counts == [1, 2, 0, 0, 0, 0, 0, 0, 0, 5]
+    assert report.bins[1].accuracy == pytest.approx(0.5) and report.bins[1].mean_confidence == pytest.approx(0.15)
+    assert report.bins[9].accuracy == pytest.approx(0.8) and report.bins[9].mean_confidence == pytest.approx(0.96)
+    assert report.bins[2].accuracy is None and report.bins[2].gap is None
+    # ECE = (1 * 0.05 + 2 * 0.35 + 5 * 0.16) / 8
+    assert report.ece == pytest.approx(0.19375)
+    assert report.mce == pytest.approx(0.35)
+    assert report.n_correct == 5 and report.accuracy == pytest.approx(5 / 8)
+    assert "MCE 35.00" in report.markdown()
+    assert report.to_dict()["bins"][9]["gap"] == pytest.approx(0.16)
+    with pytest.raises(ValueError):
+        reliability_table([1.2], [True])
+
+
+def test_bert_ner_calibration_from_docs():
+    nlp = spacy.blank("en")
+    words = ["anna", "met", "boris", "in", "rome"]
+    gold = Doc(nlp.vocab, words=words, ents=["B-PER", "O", "B-PER", "O", "B-LOC"])
+    pred = Doc(nlp.vocab, words=words)
+    pred.ents = [Span(pred, 0, 1, "PER"), Span(pred, 2, 3, "ORG"), Span(pred, 3, 5, "LOC")]
+    for ent, confidence in zip(pred.ents, [0.9, 0.3, None]):
+        ent._.confidence = confidence
+    report = calibration_report([pred], [gold], n_bins=2)
+    assert report.n_entities == 2 and report.skipped == 1 and report.n_correct == 1
+    assert [b.count for b in report.bins] == [1, 1]
+    # bin 0: confidence 0.3, wrong; bin 1: confidence 0.9, right
+    assert report.ece == pytest.approx((0.3 + 0.1) / 2)
