@@ -4,6 +4,11 @@ from pathlib import Path
 
 import pytest
 
+import torch
+
+# Tiny models gain nothing from more threads, and the tests share the machine.
+torch.set_num_threads(1)
+
 from .util import CITIES, CONFIG_DIR, ORGS, PEOPLE, REPO, TEMPLATES, tiny_overrides, toy_sentences, write_conll
 
 
@@ -49,9 +54,9 @@ def tiny_bert(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("tiny_bert")
     chars = list("abcdefghijklmnopqrstuvwxyz0123456789.,;:!?'\"()-&/")
     words = sorted({w for group in (CITIES, PEOPLE, ORGS) for w in group} | {w for t, _ in TEMPLATES for w in t if not w.startswith("{")})
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + chars + [f"##{c}" for c in chars] + words
+    vocab = list(dict.fromkeys(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + chars + [f"##{c}" for c in chars] + words))
     (d / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf8")
-    tokenizer = BertTokenizerFast(vocab_file=str(d / "vocab.txt"), do_lower_case=True)
+    tokenizer = BertTokenizerFast(vocab_file=str(d / "vocab.txt"), do_lower_case=True, model_max_length=256)
     torch.manual_seed(0)
     config = BertConfig(
         vocab_size=len(vocab),
