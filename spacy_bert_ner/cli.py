@@ -185,13 +185,109 @@ def package_cli(
     output_dir: Path = typer.Argument(..., help="Where the package folder and wheel go"),
     name: str = typer.Option(..., "--name", help="Package name without the language prefix, e.g. bert_ner_wikiann"),
     version: str = typer.Option("0.1.0", "--version"),
-    metrics: Optional[Path] = typer.Option(None, "--metrics", help="Metrics JSON from evaluate, stored in the meta"),
+    metrics: Optional[Path] = typer.Option(None, "--metrics", help="Metrics JSON from evaluate, stored in the meta; also renders the model card (README)"),
 ) -> None:
     """Build a pip-installable wheel with `spacy package`, metrics and pinned requirements included."""
     from .packaging import package
 
-    wheel = package(model, output_dir, name, version, metrics_path=metrics)
+    readme = None
+    if metrics:
+        from .modelcard import model_card
+
+        readme = model_card(model, metrics, name, version)
+    wheel = package(model, output_dir, name, version, metrics_path=metrics, readme=readme)
     msg.good(f"Built {wheel}", f"pip install {wheel}")
+
+
+@app.command("predict")
+def predict_cli(
+    model: str = typer.Argument(..., help="Pipeline directory or installed package name"),
+    input_path: Path = typer.Argument(..., help=".txt (one document per line), .jsonl ({\"text\": ...} per line) or .spacy"),
+    output_path: Path = typer.Argument(..., help=".jsonl (input record + entities) or .spacy"),
+    batch_size: int = typer.Option(64, "--batch-size", "-b", help="Documents per nlp.pipe batch"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU"),
+    skip_errors: bool = typer.Option(False, "--skip-errors", help="Skip (and count) bad input lines instead of stopping"),
+    progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)"),
+) -> None:
+    """Find entities in raw text and write them as JSON Lines or a .spacy file.
+
+    Output goes to OUTPUT.partial, flushed per record, and is renamed to OUTPUT
+    on success; after an error OUTPUT.partial keeps what was done. Empty lines
+    of a .txt input are kept as records with no entities, so lines match.
+    """
+    import spacy
+
+    from .predict import check_paths, predict_file
+
+    try:
+        check_paths(input_path, output_path)
+    except InputError as e:
+        _fail(e)
+    if gpu_id >= 0:
+        spacy.require_gpu(gpu_id)
+    nlp = spacy.load(model)
+    try:
+        stats = predict_file(nlp, input_path, output_path, batch_size=batch_size, skip_errors=skip_errors, progress=progress)
+    except InputError as e:
+        msg.warn(f"Records before the error are in {output_path}.partial")
+        _fail(e)
+    msg.good(
+        f"{output_path}: {stats.records} records, {stats.words} words, {stats.entities} entities "
+        f"in {stats.seconds:.1f}s ({stats.words_per_second:.0f} words/s)"
+    )
+    if stats.skipped:
+        msg.warn(f"Skipped {stats.skipped} bad records")
+        for error in stats.errors:
+            msg.text(f"  {error}")
+        if stats.skipped > len(stats.errors):
+            msg.text(f"  ... and {stats.skipped - len(stats.errors)} more")
+
+
+@app.command("report")
+def report_cli(
+    model: str = typer.Argument(..., help="Pipeline directory or installed package name"),
+    data_path: Path = typer.Argument(..., help="Gold .spacy file"),
+    output_dir: Path = typer.Argument(..., help="Folder for report.md/json, errors.html and the plots"),
+    examples: int = typer.Option(30, "--examples", "-n", help="Documents with the most errors to show in errors.html"),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="Draw the PNG plots (needs matplotlib)"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU"),
+    batch_size: int = typer.Option(64, "--batch-size", "-b"),
+) -> None:
+    """Error analysis: per-label P/R/F1, error types, confusion matrix, plots and a displaCy page of the worst errors."""
+    import spacy
+
+    from .report import MissingDependency, error_table, require_matplotlib, write_report
+    from .scoring import markdown_table
+
+    try:
+        if plots:
+            require_matplotlib()
+        if not data_path.is_file():
+            raise InputError(data_path, None, "file not found")
+    except (MissingDependency, InputError) as e:
+        _fail(e)
+    if gpu_id >= 0:
+        spacy.require_gpu(gpu_id)
+    nlp = spacy.load(model)
+    analysis = write_report(nlp, data_path, output_dir, batch_size=batch_size, n_examples=examples, plots=plots, title=f"{model} on {data_path}")
+    print(markdown_table(analysis["scores"]))
+    print(error_table(analysis))
+    msg.good(f"Report in {output_dir}", ", ".join(Path(f).name for f in analysis["files"]))
+
+
+@app.command("plot-training")
+def plot_training_cli(
+    train_log: Path = typer.Argument(..., help="train-log.jsonl written by spacy_bert_ner.JsonlLogger.v1"),
+    output_path: Path = typer.Argument(..., help="PNG file"),
+) -> None:
+    """Plot the dev score and the training losses against the step (needs matplotlib)."""
+    from .report import MissingDependency, plot_training
+
+    try:
+        plot_training(train_log, output_path)
+    except (MissingDependency, InputError) as e:
+        _fail(e)
+    msg.good(f"Saved {output_path}")
 
 
 def main() -> None:

@@ -1,0 +1,310 @@
+"""The packaged model's README (a model card), rendered from its meta, config
+and the test metrics that ``spacy-bert-ner evaluate`` writes."""
+import re
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Union
+
+import srsly
+
+from .architectures import EMBEDDED_MINILM, embedded_minilm_path, resolve_transformer_name
+from .scoring import markdown_table
+
+# Licences of backbones we know; any other one is looked up on its hub page.
+TRANSFORMER_LICENSES = {EMBEDDED_MINILM: "Apache-2.0"}
+
+# Labels with fewer test examples than this get a warning: their scores are noisy.
+RARE_SUPPORT = 50
+
+DATASETS: Dict[str, Dict[str, str]] = {
+    "wikiann-en": {
+        "name": "WikiANN English (PAN-X)",
+        "description": (
+            "WikiANN English (Pan et al. 2017) in the train/dev/test split of Rahimi et al. (2019): "
+            "Wikipedia sentences tagged with PER, ORG and LOC."
+        ),
+        "limits": (
+            "WikiANN's labels are *silver*: produced automatically from Wikipedia links and "
+            "knowledge-base types, not by annotators. Some test labels are wrong, and its sentences are "
+            "mostly short Wikipedia fragments (titles, list items), so expect lower accuracy on running "
+            "text from other domains such as news, e-mail or social media."
+        ),
+    },
+    "gmb": {
+        "name": "GMB (Kaggle 'Annotated Corpus for NER')",
+        "description": (
+            "The Groningen Meaning Bank NER corpus as distributed on Kaggle (news text), labels geo, gpe, "
+            "per, org, tim, art, eve and nat, split into train/dev/test by the project."
+        ),
+        "limits": (
+            "The classes art (artefacts), eve (events) and nat (natural phenomena) are rare in GMB: "
+            "few training examples and a small test support make their scores unreliable and the model "
+            "weak on them. GMB's tags were partly produced automatically and contain noise."
+        ),
+    },
+}
+
+
+def detect_dataset(*paths: Optional[str]) -> Optional[str]:
+    """``wikiann-en`` or ``gmb`` when a data path names it (e.g. ``corpus/gmb/test.spacy``)."""
+    for path in paths:
+        text = str(path or "").lower()
+        for key in ("wikiann", "gmb"):
+            if key in text:
+                return "wikiann-en" if key == "wikiann" else "gmb"
+    return None
+
+
+def transformer_license(name: Optional[str]) -> str:
+    """The backbone's licence as a Markdown string."""
+    if not name:
+        return "unknown"
+    if name in TRANSFORMER_LICENSES:
+        return TRANSFORMER_LICENSES[name]
+    minilm = embedded_minilm_path()
+    if minilm and resolve_transformer_name(name) == minilm:  # an alias of the MiniLM, or its local copy
+        return TRANSFORMER_LICENSES[EMBEDDED_MINILM]
+    if name.rstrip("/").endswith("all-MiniLM-L6-v2"):
+        return TRANSFORMER_LICENSES[EMBEDDED_MINILM]
+    if _is_hub_name(name):
+        return f"see the model's hub page: <https://huggingface.co/{name}>"
+    return "see the model's hub page (the licence of the model this local copy comes from)"
+
+
+def _is_hub_name(name: str) -> bool:
+    return bool(re.fullmatch(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?", name)) and not Path(name).exists()
+
+
+def tokenizer_lowercases(model_path: Union[str, Path], transformer: Optional[str] = None) -> Optional[bool]:
+    """Whether the pipeline's transformer tokenizer lower-cases its input (``do_lower_case``).
+
+    Asks the tokenizer saved in the pipeline; failing that, the
+    ``tokenizer_config.json`` of the transformer when it is a local directory.
+    ``None`` when neither tells.
+    """
+    try:
+        import spacy
+
+        nlp = spacy.load(model_path)
+        for _, pipe in nlp.pipeline:
+            tokenizer = getattr(getattr(pipe, "model", None), "tokenizer", None)
+            if tokenizer is not None:
+                value = getattr(tokenizer, "do_lower_case", None)
+                if value is None:
+                    value = tokenizer.init_kwargs.get("do_lower_case")
+                if value is not None:
+                    return bool(value)
+    except Exception:  # an unloadable pipeline: fall back to the files
+        pass
+    if transformer:
+        config_path = Path(resolve_transformer_name(transformer)) / "tokenizer_config.json"
+        if config_path.is_file():
+            value = srsly.read_json(config_path).get("do_lower_case")
+            return None if value is None else bool(value)
+    return None
+
+
+def _casing_features(config: Dict[str, Any]) -> bool:
+    """True when the NER model adds casing features to the transformer output."""
+    for component in (config.get("components") or {}).values():
+        tok2vec = ((component or {}).get("model") or {}).get("tok2vec") or {}
+        if tok2vec.get("@architectures") == "spacy_bert_ner.CasedListener.v1" and tok2vec.get("features"):
+            return True
+    return False
+
+
+def _window(config: Dict[str, Any]) -> Optional[str]:
+    for component in (config.get("components") or {}).values():
+        spans = ((component or {}).get("model") or {}).get("get_spans") or {}
+        if "window" in spans:
+            return f"{spans['window']} wordpieces (stride {spans.get('stride', spans['window'])})"
+    return None
+
+
+def _minutes(seconds: Optional[float]) -> Optional[str]:
+    if not isinstance(seconds, (int, float)):
+        return None
+    return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+def render_model_card(
+    meta: Dict[str, Any],
+    metrics: Dict[str, Any],
+    config: Optional[Dict[str, Any]] = None,
+    do_lower_case: Optional[bool] = None,
+    dataset: Optional[str] = None,
+) -> str:
+    """The model card as Markdown.
+
+    ``meta`` is the packaged meta (as :func:`spacy_bert_ner.packaging.build_meta`
+    makes it), ``metrics`` the ``test-metrics.json`` of ``evaluate``,
+    ``config`` the pipeline's config as a dict, ``do_lower_case`` what
+    :func:`tokenizer_lowercases` found, ``dataset`` a key of :data:`DATASETS`
+    (default: detected from the data paths).
+    """
+    config = config or {}
+    paths = config.get("paths") or {}
+    package = f"{meta['lang']}_{meta['name']}"
+    version = meta.get("version", "0.0.0")
+    transformer = metrics.get("transformer") or paths.get("transformer")
+    dataset = dataset or detect_dataset(metrics.get("data"), paths.get("train"))
+    data_info = DATASETS.get(dataset or "")
+    labels: List[str] = sorted({label for labels in (meta.get("labels") or {}).values() for label in labels})
+    per_type = metrics.get("ents_per_type") or {}
+
+    lines: List[str] = [f"# {package} {version}", ""]
+    lines += [
+        meta.get("description")
+        or f"Named-entity recognition for English: a spaCy pipeline ({', '.join(meta.get('pipeline', []))}) "
+        f"with a transformer backbone, trained with spacy-bert-ner.",
+        "",
+    ]
+    facts = [
+        ("Name", f"`{package}`"),
+        ("Version", f"`{version}`"),
+        ("spaCy", f"`{meta.get('spacy_version', '')}`"),
+        ("Pipeline", ", ".join(f"`{p}`" for p in meta.get("pipeline", []))),
+        ("Transformer", f"`{transformer}`" if transformer else "unknown"),
+        ("Transformer licence", transformer_license(transformer)),
+        ("Labels", ", ".join(f"`{label}`" for label in labels) or "none"),
+        ("Training data", data_info["name"] if data_info else (f"`{paths['train']}`" if paths.get("train") else "unknown")),
+        ("Licence", meta.get("license") or "not set"),
+    ]
+    if meta.get("author"):
+        facts.append(("Author", meta["author"]))
+    lines += ["| Feature | Description |", "| --- | --- |"] + [f"| **{k}** | {v} |" for k, v in facts] + [""]
+
+    lines += ["## Training data", ""]
+    if data_info:
+        lines.append(data_info["description"])
+    if paths.get("train") or paths.get("dev"):
+        lines.append(f"Training file `{paths.get('train')}`, development file `{paths.get('dev')}`.")
+    run = []
+    if metrics.get("steps") is not None:
+        run.append(f"{metrics['steps']} optimizer steps")
+    if _minutes(metrics.get("train_seconds")):
+        run.append(f"in {_minutes(metrics.get('train_seconds'))}")
+    if metrics.get("machine"):
+        run.append(f"on {metrics['machine']}")
+    if run:
+        lines.append("Trained for " + " ".join(run) + ".")
+    lines.append("")
+
+    lines += ["## Test results", ""]
+    if per_type:
+        scores = dict(metrics)
+        scores["ents_per_type"] = {label: {"support": 0, **s} for label, s in per_type.items()}
+        scores.setdefault("n_gold", sum(s["support"] for s in scores["ents_per_type"].values()))
+        where = f"`{metrics['data']}`" if metrics.get("data") else "the test set"
+        extra = f", {metrics['docs']} documents, {metrics['words']} words" if metrics.get("docs") else ""
+        date = f", evaluated {metrics['date']}" if metrics.get("date") else ""
+        lines += [
+            f"Entity-level precision, recall and F1 (exact span and label, %) on {where}{extra}{date}:",
+            "",
+            markdown_table(scores).rstrip("\n"),
+            "",
+        ]
+    else:
+        lines += ["No test metrics were given.", ""]
+
+    lines += [
+        "## Installation and use",
+        "",
+        "```bash",
+        f"pip install {package}-{version}-py3-none-any.whl",
+        "```",
+        "",
+        "```python",
+        "import spacy",
+        "",
+        "# spacy.require_gpu()  # optional, with a CUDA build of torch and cupy",
+        f'nlp = spacy.load("{package}")',
+        'doc = nlp("Angela Merkel met the board of Siemens in Munich.")',
+        "for ent in doc.ents:",
+        "    print(ent.text, ent.label_, ent.start_char, ent.end_char)",
+        "",
+        "# many texts: stream them in batches",
+        'texts = ["First document.", "Second document."]',
+        'for doc in nlp.pipe(texts, batch_size=64):',
+        "    ...",
+        "```",
+        "",
+        "From the command line, with spacy-bert-ner installed (`.txt` one document per line, "
+        "`.jsonl` with a `text` field, or `.spacy`):",
+        "",
+        "```bash",
+        f"spacy-bert-ner predict {package} input.jsonl output.jsonl",
+        "```",
+        "",
+    ]
+
+    lines += [
+        "## Intended use",
+        "",
+        f"Finding {', '.join(labels) or 'named'} entities in English text close to the training data, "
+        "as a component of larger pipelines, for research, prototyping or as a baseline. The scores above "
+        "hold for the test distribution only; measure on your own data before relying on it. Not meant for "
+        "decisions about individuals without human review.",
+        "",
+        "## Known limitations",
+        "",
+    ]
+    limits = []
+    if do_lower_case:
+        cased = (
+            " The NER model adds casing features (word shape, prefix, suffix) to the transformer output, "
+            "which makes up for part of it."
+            if _casing_features(config)
+            else ""
+        )
+        limits.append(
+            "**Uncased backbone**: the transformer's tokenizer lower-cases its input (`do_lower_case`), so the "
+            f"transformer does not see capitalisation, a strong cue for names.{cased}"
+        )
+    if data_info:
+        limits.append(data_info["limits"])
+    rare = sorted(label for label, s in per_type.items() if s.get("support", 0) < RARE_SUPPORT)
+    if rare:
+        limits.append(
+            f"Labels with fewer than {RARE_SUPPORT} test entities ({', '.join(f'`{r}`' for r in rare)}): "
+            "their scores rest on few examples and are unreliable."
+        )
+    window = _window(config)
+    if window:
+        limits.append(f"The transformer reads text in windows of {window}; context beyond a window is not seen.")
+    limits.append("English only; entities are flat (no nesting) and every entity gets exactly one label.")
+    lines += [f"- {limit}" for limit in limits] + [""]
+    lines += [
+        "## Reproduce",
+        "",
+        "Trained and evaluated with the spacy-bert-ner project"
+        + (f": `{metrics['command']}`" if metrics.get("command") else "")
+        + ".",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def model_card(
+    model_path: Union[str, Path],
+    metrics_path: Union[str, Path],
+    name: str,
+    version: str,
+    dataset: Optional[str] = None,
+) -> str:
+    """Render the card of the pipeline at ``model_path`` packaged as ``name``/``version``."""
+    from thinc.api import Config
+
+    from .packaging import build_meta
+
+    model_path = Path(model_path)
+    metrics = srsly.read_json(metrics_path)
+    meta = build_meta(model_path, name, version, metrics)
+    config = Config().from_disk(model_path / "config.cfg", interpolate=False)
+    transformer = metrics.get("transformer") or (config.get("paths") or {}).get("transformer")
+    return render_model_card(
+        meta,
+        metrics,
+        config=config,
+        do_lower_case=tokenizer_lowercases(model_path, transformer),
+        dataset=dataset,
+    )
