@@ -25,6 +25,7 @@ def _run(args, cwd: Path, env_extra=None) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["HF_HUB_OFFLINE"] = "1"
+    env["OMP_NUM_THREADS"] = "1"  # a tiny model; don't oversubscribe a small machine
     env.update(env_extra or {})
     result = subprocess.run([sys.executable, "-m", "spacy", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
