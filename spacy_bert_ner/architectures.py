@@ -1,9 +1,9 @@
 """Registered model pieces: the transformer name resolver and casing features."""
-from typing import List, Optional
+from typing import Callable, List, Optional, Tuple
 
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import Model, concatenate
+from thinc.api import Model
 from thinc.types import Floats2d
 
 EMBEDDED_MINILM = "sentence-transformers/all-MiniLM-L6-v2"
@@ -53,6 +53,41 @@ def cased_listener_v1(
     """
     if features is None:
         return listener
-    model = concatenate(listener, features)
-    model.name = "cased_listener"
-    return model
+    return Model(
+        "cased_listener",
+        _concat_forward,
+        init=_concat_init,
+        layers=[listener, features],
+        dims={"nO": None},
+    )
+
+
+def _concat_init(model: Model, X: Optional[List[Doc]] = None, Y=None) -> None:
+    for layer in model.layers:
+        layer.initialize(X=X)
+    if all(layer.has_dim("nO") for layer in model.layers):
+        model.set_dim("nO", sum(layer.get_dim("nO") for layer in model.layers))
+
+
+def _concat_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[Floats2d], Callable]:
+    """Concatenate per Doc. Unlike thinc's ``concatenate`` on lists, this accepts
+    the ``(0, 0)`` arrays the listener gives for empty Docs in a mixed batch."""
+    listener, features = model.layers
+    Xa, backprop_a = listener(docs, is_train)
+    Xb, backprop_b = features(docs, is_train)
+    ops = model.ops
+    width_a = next((x.shape[1] for x in Xa if x.shape[0]), listener.get_dim("nO") if listener.has_dim("nO") else 0)
+    shapes_a = [x.shape for x in Xa]
+    Y = [
+        ops.xp.hstack((xa if xa.shape[0] else ops.alloc2f(xb.shape[0], width_a), xb))
+        for xa, xb in zip(Xa, Xb)
+    ]
+
+    def backprop(dY: List[Floats2d]) -> List[Doc]:
+        dXa = [dy[:, :width_a] if shape[0] else ops.alloc2f(*shape) for dy, shape in zip(dY, shapes_a)]
+        dXb = [ops.xp.ascontiguousarray(dy[:, width_a:]) for dy in dY]
+        backprop_a([ops.xp.ascontiguousarray(d) for d in dXa])
+        backprop_b(dXb)
+        return []
+
+    return Y, backprop

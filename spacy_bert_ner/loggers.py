@@ -10,7 +10,7 @@ from spacy.util import registry
 
 @registry.loggers("spacy_bert_ner.JsonlLogger.v1")
 def jsonl_logger_v1(path: Union[str, Path], console: bool = True, progress_bar: Optional[str] = None):
-    console_setup = registry.loggers.get("spacy.ConsoleLogger.v3")(
+    console_setup = registry.get("loggers", "spacy.ConsoleLogger.v3")(
         progress_bar=progress_bar, console_output=console, output_file=None
     )
 

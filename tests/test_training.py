@@ -47,3 +47,20 @@ def test_casing_features_are_one_switch(tiny_bert):
     nlp = spacy.util.load_model_from_config(config, auto_fill=True)
     names = [n.name for n in nlp.get_pipe("ner").model.walk()]
     assert "cased_listener" not in names
+
+
+def test_cased_listener_handles_empty_docs_in_a_batch(trained_ner):
+    nlp = spacy.load(trained_ner)
+    docs = list(nlp.pipe(["", "anna works at acme .", "   ", "paris"]))
+    assert [len(d) for d in docs] == [0, 5, 1, 1]
+    assert [e.text for e in docs[1].ents] == ["anna", "acme"]
+
+
+def test_jsonl_logger_resolves_outside_training(tmp_path):
+    from spacy.util import registry
+
+    setup = registry.get("loggers", "spacy_bert_ner.JsonlLogger.v1")(path=str(tmp_path / "log.jsonl"), console=False)
+    log_step, finalize = setup(spacy.blank("en"))
+    log_step({"step": 3, "epoch": 0, "words": 10, "seconds": 1, "score": 0.5, "losses": {"ner": 1.0}, "other_scores": {"ents_f": 0.5}, "checkpoints": []})
+    finalize()
+    assert '"step":3' in (tmp_path / "log.jsonl").read_text()
