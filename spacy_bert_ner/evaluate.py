@@ -7,6 +7,7 @@ import srsly
 from spacy.language import Language
 from spacy.tokens import Doc
 
+from .batching import pipe_by_length
 from .docs import read_docbin
 from .scoring import machine_description, score_docs, today
 
@@ -20,7 +21,7 @@ def blank_copy(doc: Doc, vocab) -> Doc:
 
 
 def predict_gold_tokens(nlp: Language, gold: List[Doc], batch_size: int = 64) -> List[Doc]:
-    return list(nlp.pipe((blank_copy(d, nlp.vocab) for d in gold), batch_size=batch_size))
+    return list(pipe_by_length(nlp, (blank_copy(d, nlp.vocab) for d in gold), batch_size=batch_size))
 
 
 def load_train_log(path: Union[str, Path]) -> List[Dict]:

@@ -41,6 +41,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
 from spacy.util import minibatch
 
+from .batching import pipe_by_length
 from .errors import InputError
 
 INPUT_SUFFIXES = (".txt", ".jsonl", ".spacy")
@@ -185,15 +186,18 @@ def annotate(
     nlp: Language,
     items: Iterable[Tuple[Doc, Any]],
     batch_size: int = 64,
+    buffer: int = 2048,
 ) -> Iterator[Tuple[Doc, Any]]:
-    """``nlp.pipe`` over ``(Doc, context)`` pairs, in order, batch by batch.
+    """``nlp.pipe`` over ``(Doc, context)`` pairs, in input order.
 
-    Docs without tokens (empty lines) pass around the pipeline: they can have
-    no entities, and some models fail on an empty Doc in a batch.
+    Each buffer of ``buffer`` records is run shortest first
+    (:func:`spacy_bert_ner.batching.pipe_by_length`) so batches carry little
+    padding. Docs without tokens (empty lines) pass around the pipeline: they
+    can have no entities.
     """
-    for chunk in minibatch(items, size=batch_size):
+    for chunk in minibatch(items, size=max(buffer, batch_size)):
         filled = [(doc, ctx) for doc, ctx in chunk if len(doc)]
-        done = iter(nlp.pipe(filled, as_tuples=True, batch_size=batch_size))
+        done = pipe_by_length(nlp, filled, batch_size=batch_size, buffer=len(filled) or 1, as_tuples=True)
         for doc, ctx in chunk:
             yield next(done) if len(doc) else (doc, ctx)
 

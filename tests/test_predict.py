@@ -135,7 +135,7 @@ def test_confidence_is_written_when_the_extension_has_a_value(nlp):
 
 
 def test_annotate_is_lazy_and_in_order(nlp):
-    """annotate() pulls one batch at a time, so a stream is never read in full."""
+    """annotate() pulls one buffer at a time, so a stream is never read in full."""
     pulled = []
 
     def stream():
@@ -143,7 +143,7 @@ def test_annotate_is_lazy_and_in_order(nlp):
             pulled.append(i)
             yield nlp.make_doc("" if i % 3 == 0 else "anna works at acme ."), i
 
-    results = annotate(nlp, stream(), batch_size=4)
+    results = annotate(nlp, stream(), batch_size=4, buffer=8)
     first = [next(results) for _ in range(6)]
     assert [ctx for _, ctx in first] == list(range(6))
     assert len(pulled) <= 8

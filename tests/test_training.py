@@ -64,3 +64,28 @@ def test_jsonl_logger_resolves_outside_training(tmp_path):
     log_step({"step": 3, "epoch": 0, "words": 10, "seconds": 1, "score": 0.5, "losses": {"ner": 1.0}, "other_scores": {"ents_f": 0.5}, "checkpoints": []})
     finalize()
     assert '"step":3' in (tmp_path / "log.jsonl").read_text()
+
+
+def test_pipe_by_length_keeps_order_and_results(trained_ner):
+    from spacy_bert_ner.batching import pipe_by_length
+
+    nlp = spacy.load(trained_ner)
+    texts = ["we met boris and emma yesterday in paris and london", "anna", "the office of acme is in rome", "felix works at globex ."] * 3
+    plain = [[(e.start, e.end, e.label_) for e in d.ents] for d in nlp.pipe(texts, batch_size=2)]
+    sorted_ = [[(e.start, e.end, e.label_) for e in d.ents] for d in pipe_by_length(nlp, texts, batch_size=2, buffer=5)]
+    assert sorted_ == plain
+    pairs = list(pipe_by_length(nlp, [(t, i) for i, t in enumerate(texts)], batch_size=3, as_tuples=True))
+    assert [ctx for _, ctx in pairs] == list(range(len(texts)))
+    assert [d.text for d, _ in pairs] == texts
+
+
+def test_length_sorted_corpus_sorts_and_keeps_every_example(toy_corpus):
+    from spacy.training import Corpus
+
+    read = registry.readers.get("spacy_bert_ner.LengthSortedCorpus.v1")(toy_corpus / "dev.spacy")
+    nlp = spacy.blank("en")
+    examples = list(read(nlp))
+    lengths = [len(eg.reference) for eg in examples]
+    assert lengths == sorted(lengths)
+    plain = sorted(eg.reference.text for eg in Corpus(toy_corpus / "dev.spacy")(nlp))
+    assert sorted(eg.reference.text for eg in examples) == plain

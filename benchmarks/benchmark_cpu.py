@@ -1,0 +1,290 @@
+"""Side-by-side CPU benchmark: our spaCy pipeline vs Hugging Face transformers
+token classification on the same backbone, the same sentences and batch sizes.
+
+    python benchmarks/benchmark_cpu.py --model training/wikiann-en/model-best \\
+        --data ../shared/data --output metrics/benchmark-cpu.json
+
+Every measurement runs in its own child process, so its peak memory (RSS) is its
+own. Reported:
+- inference: words/s from words to entity spans (Doc creation, transformer,
+  NER head, decoding) for each batch size; HF: tokenise, forward pass under
+  ``torch.inference_mode``, argmax, first-subword tags → BIO spans;
+- training: words/s of optimizer updates on identical batches (our spaCy
+  config vs a plain PyTorch loop over ``AutoModelForTokenClassification``);
+- conversion: seconds and peak memory to convert the full GMB file and WikiANN train.
+The HF token-classification head is freshly initialised (speed does not depend
+on its weights); both sides run with the same number of torch threads.
+"""
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Sequence, Tuple
+
+WIKIANN_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _load_sentences(path: str, limit: int) -> List[Tuple[List[str], List[str]]]:
+    from spacy_bert_ner.readers import read_sentences
+
+    out = []
+    for sent in read_sentences(path):
+        out.append((sent.words, sent.tags))
+        if limit and len(out) >= limit:
+            break
+    return out
+
+
+# --- inference --------------------------------------------------------------------------
+
+def infer_ours(model: str, sentences, batch_size: int, threads: int) -> Dict:
+    import spacy
+    import torch
+    from spacy.tokens import Doc
+
+    torch.set_num_threads(threads)
+    nlp = spacy.load(model)
+    words = [w for w, _ in sentences]
+    list(nlp.pipe((Doc(nlp.vocab, words=w) for w in words[:64]), batch_size=batch_size))  # warm-up
+    n_words = sum(len(w) for w in words)
+    start = time.perf_counter()
+    n_ents = 0
+    for doc in nlp.pipe((Doc(nlp.vocab, words=w) for w in words), batch_size=batch_size):
+        n_ents += len([(e.start, e.end, e.label_) for e in doc.ents])
+    seconds = time.perf_counter() - start
+    return {"words_per_s": n_words / seconds, "seconds": seconds, "words": n_words, "entities": n_ents, "peak_rss_mb": _peak_rss_mb()}
+
+
+def infer_hf(backbone: str, sentences, batch_size: int, threads: int) -> Dict:
+    import torch
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    from spacy_bert_ner.schemes import tags_to_spans
+
+    torch.set_num_threads(threads)
+    tokenizer = AutoTokenizer.from_pretrained(backbone)
+    model = AutoModelForTokenClassification.from_pretrained(backbone, num_labels=len(WIKIANN_LABELS)).eval()
+    words = [w for w, _ in sentences]
+
+    def run(batch_words):
+        n = 0
+        with torch.inference_mode():
+            for i in range(0, len(batch_words), batch_size):
+                batch = batch_words[i : i + batch_size]
+                enc = tokenizer(batch, is_split_into_words=True, truncation=True, max_length=512, padding=True, return_tensors="pt")
+                pred = model(**enc).logits.argmax(-1).tolist()
+                for j, ws in enumerate(batch):
+                    tags = ["O"] * len(ws)
+                    seen = set()
+                    for k, wid in enumerate(enc.word_ids(j)):
+                        if wid is not None and wid not in seen:
+                            seen.add(wid)
+                            tags[wid] = WIKIANN_LABELS[pred[j][k]]
+                    n += len(tags_to_spans(tags, "IOB2").spans)
+        return n
+
+    run(words[:64])  # warm-up
+    n_words = sum(len(w) for w in words)
+    start = time.perf_counter()
+    n_ents = run(words)
+    seconds = time.perf_counter() - start
+    return {"words_per_s": n_words / seconds, "seconds": seconds, "words": n_words, "entities": n_ents, "peak_rss_mb": _peak_rss_mb()}
+
+
+# --- training ---------------------------------------------------------------------------
+
+def _batches(sentences, batch_size: int, n_batches: int):
+    batches = [sentences[i : i + batch_size] for i in range(0, len(sentences), batch_size)]
+    return (batches * (n_batches // max(1, len(batches)) + 1))[:n_batches]
+
+
+def train_ours(config: str, backbone: str, sentences, batch_size: int, updates: int, threads: int) -> Dict:
+    import spacy
+    import torch
+    from spacy.training import Example
+    from spacy.util import load_config, load_model_from_config, registry
+
+    from spacy_bert_ner.docs import make_doc
+    from spacy_bert_ner.schemes import tags_to_spans
+
+    torch.set_num_threads(threads)
+    cfg = load_config(config, overrides={"paths.transformer": backbone}, interpolate=False)
+    nlp = load_model_from_config(cfg, auto_fill=True, validate=True)
+    examples = []
+    for words, tags in sentences:
+        ref = make_doc(nlp.vocab, [(words, tags_to_spans(tags, "IOB2").spans)])
+        examples.append(Example(make_doc(nlp.vocab, [(words, [])]), ref))
+    optimizer = nlp.initialize(lambda: examples[:500])
+    batches = _batches(examples, batch_size, updates + 2)
+    for batch in batches[:2]:  # warm-up
+        nlp.update(batch, sgd=optimizer, drop=0.1)
+    start = time.perf_counter()
+    n_words = 0
+    for batch in batches[2:]:
+        nlp.update(batch, sgd=optimizer, drop=0.1)
+        n_words += sum(len(e.reference) for e in batch)
+    seconds = time.perf_counter() - start
+    return {"words_per_s": n_words / seconds, "seconds": seconds, "words": n_words, "updates": updates, "peak_rss_mb": _peak_rss_mb()}
+
+
+def train_hf(backbone: str, sentences, batch_size: int, updates: int, threads: int) -> Dict:
+    import torch
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(backbone)
+    model = AutoModelForTokenClassification.from_pretrained(backbone, num_labels=len(WIKIANN_LABELS))
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-4, weight_decay=0.01)
+    label_id = {l: i for i, l in enumerate(WIKIANN_LABELS)}
+
+    def step(batch):
+        words = [w for w, _ in batch]
+        enc = tokenizer(words, is_split_into_words=True, truncation=True, max_length=512, padding=True, return_tensors="pt")
+        labels = torch.full(enc["input_ids"].shape, -100, dtype=torch.long)
+        for j, (_, tags) in enumerate(batch):
+            seen = set()
+            for k, wid in enumerate(enc.word_ids(j)):
+                if wid is not None and wid not in seen:
+                    seen.add(wid)
+                    labels[j, k] = label_id[tags[wid]]
+        loss = model(**enc, labels=labels).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad()
+        return sum(len(w) for w in words)
+
+    batches = _batches(sentences, batch_size, updates + 2)
+    for batch in batches[:2]:
+        step(batch)
+    start = time.perf_counter()
+    n_words = sum(step(batch) for batch in batches[2:])
+    seconds = time.perf_counter() - start
+    return {"words_per_s": n_words / seconds, "seconds": seconds, "words": n_words, "updates": updates, "peak_rss_mb": _peak_rss_mb()}
+
+
+# --- conversion -------------------------------------------------------------------------
+
+def convert_file(path: str, split: bool) -> Dict:
+    from spacy_bert_ner.convert import convert
+
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        report = convert(path, Path(tmp) / ("out" if split else "out.spacy"), split=(0.8, 0.1, 0.1) if split else None)
+        seconds = time.perf_counter() - start
+    return {"seconds": seconds, "sentences": report.sentences, "tokens": report.tokens, "tokens_per_s": report.tokens / seconds, "peak_rss_mb": _peak_rss_mb()}
+
+
+# --- driver -----------------------------------------------------------------------------
+
+def _child(queue, func, args):
+    try:
+        queue.put(("ok", func(*args)))
+    except BaseException as e:  # report, don't hang the parent
+        import traceback
+
+        queue.put(("error", traceback.format_exc()))
+
+
+def in_child(func: Callable, *args) -> Dict:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(queue, func, args))
+    proc.start()
+    status, value = queue.get()
+    proc.join()
+    if status != "ok":
+        raise RuntimeError(f"{func.__name__} failed in its child process:\n{value}")
+    return value
+
+
+def main(argv: Sequence[str] = None) -> Dict:
+    from spacy_bert_ner.architectures import EMBEDDED_MINILM, resolve_transformer_name
+    from spacy_bert_ner.scoring import machine_description, today
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", required=True, help="Our trained pipeline (directory or package)")
+    p.add_argument("--data", default=os.environ.get("SPACY_BERT_NER_DATA", "../shared/data"))
+    p.add_argument("--backbone", default=EMBEDDED_MINILM, help="HF backbone for the comparison (same as the model's)")
+    p.add_argument("--config", default="configs/ner-cpu.cfg", help="Config for the training comparison")
+    p.add_argument("--sentences", type=int, default=3000, help="WikiANN test sentences for inference")
+    p.add_argument("--batch-sizes", default="16,64,128")
+    p.add_argument("--batch-size", type=int, default=64, help="The batch size of the headline numbers")
+    p.add_argument("--train-updates", type=int, default=30)
+    p.add_argument("--train-batch", type=int, default=128, help="Sentences per training update")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--skip-conversion", action="store_true")
+    p.add_argument("--output", default="metrics/benchmark-cpu.json")
+    args = p.parse_args(argv)
+
+    backbone = resolve_transformer_name(args.backbone)
+    data = Path(args.data)
+    test = _load_sentences(str(data / "wikiann-en" / "test.tsv"), args.sentences)
+    train = _load_sentences(str(data / "wikiann-en" / "train.tsv"), args.train_batch * (args.train_updates + 2))
+    batch_sizes = sorted({int(b) for b in args.batch_sizes.split(",")} | {args.batch_size})
+
+    inference = []
+    for bs in batch_sizes:
+        ours = in_child(infer_ours, args.model, test, bs, args.threads)
+        hf = in_child(infer_hf, backbone, test, bs, args.threads)
+        row = {"batch_size": bs, "ours": ours, "hf": hf, "ratio": ours["words_per_s"] / hf["words_per_s"]}
+        inference.append(row)
+        print(f"inference bs={bs:4d}: ours {ours['words_per_s']:8.0f} w/s ({ours['peak_rss_mb']:.0f} MB)  "
+              f"HF {hf['words_per_s']:8.0f} w/s ({hf['peak_rss_mb']:.0f} MB)  ratio {row['ratio']:.2f}", flush=True)
+    train_ours_r = in_child(train_ours, args.config, backbone, train, args.train_batch, args.train_updates, args.threads)
+    train_hf_r = in_child(train_hf, backbone, train, args.train_batch, args.train_updates, args.threads)
+    train_ratio = train_ours_r["words_per_s"] / train_hf_r["words_per_s"]
+    print(f"training ({args.train_updates} updates of {args.train_batch} sentences): ours {train_ours_r['words_per_s']:.0f} w/s "
+          f"({train_ours_r['peak_rss_mb']:.0f} MB)  HF {train_hf_r['words_per_s']:.0f} w/s ({train_hf_r['peak_rss_mb']:.0f} MB)  "
+          f"ratio {train_ratio:.2f}", flush=True)
+    conversion = {}
+    if not args.skip_conversion:
+        conversion["gmb"] = in_child(convert_file, str(data / "gmb-kaggle" / "ner_dataset.csv.gz"), True)
+        conversion["wikiann-en-train"] = in_child(convert_file, str(data / "wikiann-en" / "train.tsv"), False)
+        for name, r in conversion.items():
+            print(f"conversion {name}: {r['seconds']:.1f} s, {r['tokens']} tokens, {r['peak_rss_mb']:.0f} MB peak", flush=True)
+
+    head = next(r for r in inference if r["batch_size"] == args.batch_size)
+    result = {
+        "ours_words_per_s": head["ours"]["words_per_s"],
+        "hf_words_per_s": head["hf"]["words_per_s"],
+        "inference_ratio_vs_hf": head["ratio"],
+        "ours_peak_rss_mb": head["ours"]["peak_rss_mb"],
+        "hf_peak_rss_mb": head["hf"]["peak_rss_mb"],
+        "train_ours_words_per_s": train_ours_r["words_per_s"],
+        "train_hf_words_per_s": train_hf_r["words_per_s"],
+        "train_ratio_vs_hf": train_ratio,
+        "batch_size": args.batch_size,
+        "inference": inference,
+        "training": {"ours": train_ours_r, "hf": train_hf_r, "updates": args.train_updates, "sentences_per_update": args.train_batch},
+        "conversion": conversion,
+        "model": args.model,
+        "backbone": args.backbone,
+        "sentences": len(test),
+        "threads": args.threads,
+        "machine": machine_description(),
+        "python": platform.python_version(),
+        "date": today(),
+        "command": "python benchmarks/benchmark_cpu.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+    }
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf8")
+    print(f"wrote {out}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

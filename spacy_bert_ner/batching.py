@@ -1,0 +1,39 @@
+"""Length-sorted batching for inference.
+
+A transformer pads every batch to its longest input, so a batch that mixes a
+5-token sentence with a 100-token one spends most of its work on padding.
+:func:`pipe_by_length` reads a buffer of inputs, runs them through ``nlp.pipe``
+shortest first, and yields the results in the original order. Memory is
+bounded by the buffer.
+"""
+from typing import Any, Iterable, Iterator, List, Tuple, Union
+
+from spacy.language import Language
+from spacy.tokens import Doc
+from spacy.util import minibatch
+
+
+def pipe_by_length(
+    nlp: Language,
+    items: Iterable[Any],
+    batch_size: int = 64,
+    buffer: int = 2048,
+    as_tuples: bool = False,
+) -> Iterator[Any]:
+    """Like ``nlp.pipe(items, batch_size=..., as_tuples=...)``, same order out.
+
+    ``items`` are texts or Docs (or ``(text_or_doc, context)`` pairs with
+    ``as_tuples``). Texts are tokenised with ``nlp.make_doc`` first, to know
+    their lengths.
+    """
+    for chunk in minibatch(items, size=max(buffer, batch_size)):
+        pairs: List[Tuple[Union[str, Doc], Any]] = list(chunk) if as_tuples else [(x, None) for x in chunk]
+        docs = [x if isinstance(x, Doc) else nlp.make_doc(x) for x, _ in pairs]
+        order = sorted(range(len(docs)), key=lambda i: len(docs[i]))
+        done: List[Doc] = [None] * len(docs)  # type: ignore[list-item]
+        for i, doc in zip(order, nlp.pipe((docs[i] for i in order), batch_size=batch_size)):
+            done[i] = doc
+        if as_tuples:
+            yield from ((doc, ctx) for doc, (_, ctx) in zip(done, pairs))
+        else:
+            yield from done
