@@ -10,7 +10,7 @@ import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Union
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 ENV_VAR = "SPACY_BERT_NER_DATA"
 
@@ -23,6 +23,7 @@ class DataFile:
     zip_member: Optional[str] = None  # when ``url`` is a zip: the member to take
     download_name: Optional[str] = None  # the file name a download is saved as
     download_sha256: Optional[str] = None  # sha256 of the downloaded content
+    also: Tuple[str, ...] = ()  # other names readers accept (e.g. the zip `spacy project assets` fetches)
 
 
 _PANX = "https://raw.githubusercontent.com/KyGao/token-level-classification/348bb8f13d083635f92d12e7d6f41d7f0bfb69f1/download/panx"
@@ -42,6 +43,7 @@ DATASETS: Dict[str, List[DataFile]] = {
             zip_member="ner_dataset.csv",
             download_name="gmb-kaggle/ner_dataset.csv",
             download_sha256="83257dd94ed59596809dc9f5b28f1f035c9d925d5a647f266db43a2f098e8f1a",
+            also=("gmb-kaggle/ner_dataset.csv.zip",),
         )
     ],
 }
@@ -65,8 +67,8 @@ def data_dir_from_env() -> Optional[Path]:
 
 
 def find_file(dest: Union[str, Path], data_file: DataFile) -> Optional[Path]:
-    """Where a dataset file lies below ``dest``: as stored, or as downloaded."""
-    for name in (data_file.name, data_file.download_name):
+    """Where a dataset file lies below ``dest``: as stored, as downloaded, or under another accepted name."""
+    for name in (data_file.name, data_file.download_name, *data_file.also):
         if name and (Path(dest) / name).exists():
             return Path(dest) / name
     return None

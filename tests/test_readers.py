@@ -180,3 +180,19 @@ def test_gmb_undefined_cp1252_byte(tmp_path):
     p.write_bytes(b"Sentence #,Word,POS,Tag\r\nSentence: 1,a\x81,DT,O\r\n")
     with pytest.raises(InputError, match="cp1252"):
         list(read_sentences(p))
+
+
+def test_gmb_zip_with_one_member(tmp_path):
+    import zipfile
+
+    p = tmp_path / "ner_dataset.csv.zip"
+    with zipfile.ZipFile(p, "w") as zf:
+        zf.writestr("ner_dataset.csv", GMB_TEXT.encode("latin-1"))
+    assert detect_format(p) == "gmb"
+    assert len(list(read_sentences(p))) == 2
+    bad = tmp_path / "two.csv.zip"
+    with zipfile.ZipFile(bad, "w") as zf:
+        zf.writestr("a.csv", "x")
+        zf.writestr("b.csv", "y")
+    with pytest.raises(InputError, match="one file"):
+        list(read_sentences(bad))

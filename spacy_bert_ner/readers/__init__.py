@@ -35,8 +35,9 @@ def detect_format(path: Union[str, Path]) -> str:
     if p.is_dir():
         raise InputError(p, None, "is a directory, expected a file")
     name = p.name.lower()
-    if name.endswith(".gz"):
-        name = name[:-3]
+    for packed in (".gz", ".zip"):
+        if name.endswith(packed):
+            name = name[: -len(packed)]
     if name.endswith((".jsonl", ".json", ".parquet", ".ndjson")):
         return "hf"
     if name.endswith(".csv"):

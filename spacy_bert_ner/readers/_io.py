@@ -1,6 +1,7 @@
 """Opening text files, gzip or not, with decoding errors that name the line."""
 import codecs
 import gzip
+import zipfile
 from pathlib import Path
 from typing import IO, Iterator, Tuple, Union
 
@@ -8,11 +9,21 @@ from ..errors import InputError
 
 
 def open_bytes(path: Union[str, Path]) -> IO[bytes]:
+    """Open a file for reading bytes: plain, ``.gz``, or a ``.zip`` holding one file."""
     p = Path(path)
     if not p.exists():
         raise InputError(p, None, "file not found")
     if p.suffix == ".gz":
         return gzip.open(p, "rb")
+    if p.suffix == ".zip":
+        try:
+            zf = zipfile.ZipFile(p)
+        except zipfile.BadZipFile as e:
+            raise InputError(p, None, f"not a readable zip file: {e}") from None
+        members = [i for i in zf.infolist() if not i.is_dir() and not i.filename.startswith("__MACOSX/")]
+        if len(members) != 1:
+            raise InputError(p, None, f"expected a zip with one file, found {len(members)}: {[m.filename for m in members][:5]}")
+        return zf.open(members[0])
     return open(p, "rb")
 
 

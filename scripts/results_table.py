@@ -1,0 +1,66 @@
+"""Render the README's results tables from the committed metrics files.
+
+    python scripts/results_table.py            # prints Markdown
+Every figure comes from metrics/*.json (written by `spacy-bert-ner evaluate`
+and benchmarks/benchmark_cpu.py); nothing is typed in by hand.
+"""
+import json
+import sys
+from pathlib import Path
+
+METRICS = Path(__file__).resolve().parent.parent / "metrics"
+REFERENCES = {
+    "wikiann-en": "distilbert-base-uncased fine-tune (GPU), overall F1 ≈ 83",
+    "gmb": "bert-base-cased fine-tune (reference notebook)",
+}
+
+
+def quality_table() -> str:
+    rows = []
+    for path in sorted(METRICS.glob("*.json")):
+        m = json.loads(path.read_text())
+        if "ents_f" not in m:
+            continue
+        per = m.get("ents_per_type", {})
+        labels = ", ".join(f"{k} {100 * v['f']:.1f}" for k, v in sorted(per.items(), key=lambda kv: -kv[1]["support"]))
+        minutes = m.get("workflow_seconds", m.get("train_seconds") or 0) / 60
+        rows.append(
+            f"| {path.stem} | {m.get('pipeline_head', 'ner')} | {100 * m['ents_p']:.1f} | {100 * m['ents_r']:.1f} | **{100 * m['ents_f']:.1f}** "
+            f"| {labels} | {m.get('steps')} | {minutes:.0f} min | {REFERENCES.get(path.stem, '')} |"
+        )
+    head = (
+        "| data (test split) | NER head | P | R | F1 | F1 per label | steps | wall time | reference |\n"
+        "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | --- |"
+    )
+    return head + "\n" + "\n".join(rows) + "\n"
+
+
+def benchmark_table() -> str:
+    path = METRICS / "benchmark-cpu.json"
+    if not path.exists():
+        return ""
+    b = json.loads(path.read_text())
+    lines = [
+        "| batch size | ours (words/s) | HF (words/s) | ours / HF | ours peak RSS | HF peak RSS |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in b["inference"]:
+        lines.append(
+            f"| {r['batch_size']} | {r['ours']['words_per_s']:.0f} | {r['hf']['words_per_s']:.0f} | {r['ratio']:.2f}× "
+            f"| {r['ours']['peak_rss_mb']:.0f} MB | {r['hf']['peak_rss_mb']:.0f} MB |"
+        )
+    t = b["training"]
+    lines += [
+        "",
+        f"Training ({t['updates']} updates of {t['sentences_per_update']} sentences): ours "
+        f"{b['train_ours_words_per_s']:.0f} words/s, plain PyTorch loop {b['train_hf_words_per_s']:.0f} words/s "
+        f"(ratio {b['train_ratio_vs_hf']:.2f}×).",
+    ]
+    for name, c in b.get("conversion", {}).items():
+        lines.append(f"Conversion of {name}: {c['seconds']:.1f} s for {c['tokens']:,} tokens, {c['peak_rss_mb']:.0f} MB peak RSS.")
+    lines.append(f"\nMachine: {b['machine']}; {b['date']}; `{b['command']}`")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(quality_table() + "\n" + benchmark_table())
