@@ -9,7 +9,7 @@ from spacy.vocab import Vocab
 from .corpus import group, split_items
 from .docs import make_doc, write_docbin
 from .errors import InputError
-from .readers import Sentence, read_sentences
+from .readers import Sentence, detect_format, read_sentences
 from .schemes import SCHEMES, SchemeStats, Span, TagError, tags_to_spans
 
 
@@ -89,9 +89,8 @@ def decode_sentences(
         for sent in sentences:
             try:
                 stats.update(sent.tags)
-            except ValueError as e:
-                bad = next(i for i, t in enumerate(sent.tags) if not _valid_tag(t))
-                raise InputError(sent.path, _line(sent, bad), str(e)) from None
+            except TagError as e:
+                raise InputError(sent.path, _line(sent, e.index), str(e)) from None
         scheme = stats.scheme()
     elif scheme not in SCHEMES:
         raise ValueError(f"unknown scheme {scheme!r}; expected one of {', '.join(SCHEMES)}")
@@ -106,16 +105,6 @@ def decode_sentences(
         repairs.extend(Repair(sent.path, _line(sent, i), msg) for i, msg in result.repairs)
         decoded.append((sent, result.spans))
     return scheme, decoded, repairs
-
-
-def _valid_tag(tag: str) -> bool:
-    from .schemes import split_tag
-
-    try:
-        split_tag(tag)
-        return True
-    except ValueError:
-        return False
 
 
 def _line(sent: Sentence, index: int) -> int:
@@ -149,8 +138,6 @@ def convert(
     ``limit`` > 0 keeps only the first ``limit`` sentences of each output
     (for smoke tests). Nothing is written unless the whole input reads and decodes.
     """
-    from .readers import detect_format
-
     fmt = format or detect_format(input_path)
     sentences = list(read_sentences(input_path, fmt, encoding=encoding, label_names=label_names))
     used_scheme, decoded, repairs = decode_sentences(sentences, scheme, strict)

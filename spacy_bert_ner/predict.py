@@ -39,7 +39,6 @@ from typing import IO, Any, Dict, Iterable, Iterator, List, Optional, Tuple, Uni
 import srsly
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
-from spacy.util import minibatch
 
 from .batching import pipe_by_length
 from .errors import InputError
@@ -192,14 +191,9 @@ def annotate(
 
     Each buffer of ``buffer`` records is run shortest first
     (:func:`spacy_bert_ner.batching.pipe_by_length`) so batches carry little
-    padding. Docs without tokens (empty lines) pass around the pipeline: they
-    can have no entities.
+    padding; at most one buffer is read ahead.
     """
-    for chunk in minibatch(items, size=max(buffer, batch_size)):
-        filled = [(doc, ctx) for doc, ctx in chunk if len(doc)]
-        done = pipe_by_length(nlp, filled, batch_size=batch_size, buffer=len(filled) or 1, as_tuples=True)
-        for doc, ctx in chunk:
-            yield next(done) if len(doc) else (doc, ctx)
+    return pipe_by_length(nlp, items, batch_size=batch_size, buffer=buffer, as_tuples=True)
 
 
 def _progress_bar(enabled: Optional[bool]):

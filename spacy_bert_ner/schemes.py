@@ -48,8 +48,11 @@ class SchemeStats:
 
     def update(self, tags: Sequence[str]) -> None:
         prev_role, prev_label = "O", ""
-        for tag in tags:
-            role, label = split_tag(tag)
+        for i, tag in enumerate(tags):
+            try:
+                role, label = split_tag(tag)
+            except ValueError as e:
+                raise TagError(i, str(e)) from None
             if role in "LEUS":
                 self.bilou_prefixes += 1
             continuing = prev_role in ("B", "I") and prev_label == label
