@@ -4,13 +4,13 @@ download from the public URLs. Every file is checked against its sha256."""
 import hashlib
 import io
 import os
-import shutil
-import tempfile
 import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple, Union
+
+from .readers._io import atomic_write
 
 ENV_VAR = "SPACY_BERT_NER_DATA"
 
@@ -101,7 +101,7 @@ def fetch_dataset(
             if not src.exists():
                 raise FileNotFoundError(f"{src} not found ({ENV_VAR}={source}); expected the layout {df.name}")
             target = Path(dest) / df.name
-            _atomic_copy(src, target)
+            atomic_write(target, src=src)
             expected = df.sha256
         else:
             target = Path(dest) / (df.download_name or df.name)
@@ -117,14 +117,6 @@ def fetch_dataset(
     return out
 
 
-def _atomic_copy(src: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=str(target.parent), prefix=f".{target.name}.")
-    os.close(fd)
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, target)
-
-
 def _download(df: DataFile, target: Path) -> None:  # pragma: no cover - needs the internet
     target.parent.mkdir(parents=True, exist_ok=True)
     with urllib.request.urlopen(df.url, timeout=60) as response:
@@ -132,7 +124,4 @@ def _download(df: DataFile, target: Path) -> None:  # pragma: no cover - needs t
     if df.zip_member:
         with zipfile.ZipFile(io.BytesIO(payload)) as zf:
             payload = zf.read(df.zip_member)
-    fd, tmp = tempfile.mkstemp(dir=str(target.parent), prefix=f".{target.name}.")
-    with os.fdopen(fd, "wb") as f:
-        f.write(payload)
-    os.replace(tmp, target)
+    atomic_write(target, payload)

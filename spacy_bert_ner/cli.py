@@ -1,7 +1,7 @@
 """The ``spacy-bert-ner`` command line: thin shells over the package's functions."""
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import typer
 from wasabi import msg
@@ -177,6 +177,43 @@ def evaluate_cli(
         output.parent.mkdir(parents=True, exist_ok=True)
         srsly.write_json(output, result)
         msg.good(f"Saved metrics to {output}")
+    if markdown:
+        markdown.parent.mkdir(parents=True, exist_ok=True)
+        markdown.write_text(table, encoding="utf8")
+
+
+@app.command("calibrate")
+def calibrate_cli(
+    model: str = typer.Argument(..., help="Pipeline directory or installed package name, with a bert_ner component"),
+    data_path: Path = typer.Argument(..., help="Gold .spacy file (the dev split)"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Reliability table and ECE/MCE as JSON"),
+    markdown: Optional[Path] = typer.Option(None, "--markdown", help="Reliability table as Markdown"),
+    n_bins: int = typer.Option(10, "--bins", help="Number of equal-width confidence bins"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU"),
+    batch_size: int = typer.Option(64, "--batch-size", "-b"),
+) -> None:
+    """How well `bert_ner` entity confidences are calibrated: reliability table, ECE and MCE."""
+    import spacy
+    import srsly
+
+    from .calibration import calibrate_pipeline
+
+    if gpu_id >= 0:
+        spacy.require_gpu(gpu_id)
+    if not data_path.exists():
+        _fail(InputError(data_path, None, "file not found"))
+    nlp = spacy.load(model)
+    if not any(factory == "bert_ner" for factory in (nlp.get_pipe_meta(name).factory for name in nlp.pipe_names)):
+        _fail(ValueError(f"{model}: no bert_ner component in the pipeline {nlp.pipe_names}; only bert_ner gives entity confidences"))
+    report = calibrate_pipeline(nlp, data_path, n_bins=n_bins, batch_size=batch_size)
+    table = report.markdown(title=f"Confidence calibration of {model} on {data_path}")
+    print(table)
+    if output:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        data = report.to_dict()
+        data.update({"model": model, "data": str(data_path), "command": " ".join(["spacy-bert-ner"] + sys.argv[1:])})
+        srsly.write_json(output, data)
+        msg.good(f"Saved calibration to {output}")
     if markdown:
         markdown.parent.mkdir(parents=True, exist_ok=True)
         markdown.write_text(table, encoding="utf8")

@@ -3,14 +3,13 @@
 Sentence(s) + spans → Doc (gold words, ``doc.ents``, sentence starts) →
 DocBin on disk (atomic write) → IOB2 column text again.
 """
-import os
-import tempfile
 from pathlib import Path
 from typing import IO, Iterable, Iterator, List, Sequence, Tuple, Union
 
 from spacy.tokens import Doc, DocBin, Span as SpacySpan
 from spacy.vocab import Vocab
 
+from .readers._io import atomic_write
 from .schemes import Span, spans_to_tags
 
 
@@ -48,15 +47,7 @@ def write_docbin(docs: Iterable[Doc], path: Union[str, Path]) -> int:
     for doc in docs:
         db.add(doc)
         n += 1
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(db.to_bytes())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, db.to_bytes())
     return n
 
 

@@ -301,6 +301,34 @@ def test_bert_ner_confidences_lie_in_unit_interval(bert_ner_nlp, toy_corpus):
     assert from_path.to_dict()["ece"] == pytest.approx(report.ece) and from_path.extra["docs"] == len(docs)
 
 
+def test_bert_ner_calibrate_cli_writes_reliability_table(trained_bert_ner, toy_corpus, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from spacy_bert_ner.cli import app
+
+    out, md = tmp_path / "calibration.json", tmp_path / "calibration.md"
+    result = CliRunner().invoke(
+        app, ["calibrate", str(trained_bert_ner), str(toy_corpus / "test.spacy"), "-o", str(out), "--markdown", str(md), "--bins", "5"]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert len(data["bins"]) == 5 and sum(b["count"] for b in data["bins"]) == data["n_entities"] > 0
+    assert 0.0 <= data["ece"] <= data["mce"] <= 1.0
+    assert "ECE" in md.read_text()
+
+
+def test_bert_ner_calibrate_cli_refuses_a_pipeline_without_bert_ner(trained_ner, toy_corpus):
+    from typer.testing import CliRunner
+
+    from spacy_bert_ner.cli import app
+
+    result = CliRunner().invoke(app, ["calibrate", str(trained_ner), str(toy_corpus / "test.spacy")])
+    assert result.exit_code == 1
+    assert "no bert_ner component" in " ".join(result.output.split())
+
+
 def test_bert_ner_save_and_load_give_identical_predictions(bert_ner_nlp, tmp_path):
     texts = ["anna works at acme .", "", "we met boris and carla yesterday", "the office of globex is in rome"]
 

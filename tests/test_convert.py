@@ -25,6 +25,21 @@ def test_convert_keeps_words_ents_and_sentences(tmp_path):
     assert len(list(docs[0].sents)) == 1
 
 
+def test_output_files_get_the_usual_permissions(tmp_path):
+    """Atomic writes go through mkstemp (owner-only); the result must not stay 0600."""
+    import os
+    import stat
+
+    src = write_conll(tmp_path / "a.tsv", [(["Anna", "!"], ["B-PER", "O"])])
+    old = os.umask(0o022)
+    try:
+        convert(src, tmp_path / "a.spacy")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.spacy").stat().st_mode) == 0o644
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
 def test_grouping_sentences_into_docs(tmp_path):
     src = write_conll(tmp_path / "a.tsv", toy_sentences(7))
     report = convert(src, tmp_path / "a.spacy", n_sents=3)

@@ -3,7 +3,6 @@ new process, offline, gives the same entities as the pipeline it came from."""
 import json
 import os
 import subprocess
-import sys
 import sysconfig
 import venv
 import zipfile

@@ -1,9 +1,12 @@
 """Opening text files, gzip or not, with decoding errors that name the line."""
 import codecs
 import gzip
+import os
+import shutil
+import tempfile
 import zipfile
 from pathlib import Path
-from typing import IO, Iterator, Tuple, Union
+from typing import IO, Iterator, Optional, Tuple, Union
 
 from ..errors import InputError
 
@@ -60,3 +63,34 @@ def iter_lines(path: Union[str, Path], encoding: str) -> Iterator[Tuple[int, str
                 line, msg = _first_bad_line(path, encoding)
                 raise InputError(path, line or None, f"cannot decode: {msg} (use --encoding)") from None
             raise InputError(path, None, f"cannot read file: {e}") from None
+
+
+def _default_mode() -> int:
+    """The permissions ``open()`` would give a new file (0o666 minus the umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def atomic_write(path: Union[str, Path], data: Optional[bytes] = None, src: Optional[Path] = None) -> None:
+    """Write ``data`` (or copy ``src``) to ``path`` via a temporary file and a rename.
+
+    A crash never leaves a half-written file at ``path``; the file gets the
+    usual permissions (``mkstemp`` alone would make it owner-only).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
+    try:
+        if src is not None:
+            os.close(fd)
+            shutil.copyfile(src, tmp)
+        else:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data or b"")
+        os.chmod(tmp, _default_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -7,7 +7,7 @@ names by default.
 """
 import json
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
 
 from ..errors import InputError
 from . import Sentence
