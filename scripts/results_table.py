@@ -63,5 +63,34 @@ def benchmark_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+def heads_table() -> str:
+    """`ner` vs `bert_ner`: test F1 at the same budget (from metrics/experiments) and speed (metrics/heads-cpu.json)."""
+    path = METRICS / "heads-cpu.json"
+    if not path.exists():
+        return ""
+    h = json.loads(path.read_text())
+    lines = [
+        "| data | head | test P | test R | test F1 | F1 per label | steps | training wall time | inference words/s (WikiANN / GMB sentences) | training words/s |",
+        "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for run, m in sorted(h["test_metrics"].items()):
+        data, head = run.split(":", 1)
+        per = m.get("ents_per_type") or {}
+        labels = ", ".join(f"{k} {100 * v['f']:.1f}" for k, v in sorted(per.items(), key=lambda kv: -kv[1]["support"]))
+        inf = h["inference"].get(head, {})
+        speed = " / ".join(f"{inf[d]['words_per_s']:.0f}" for d in ("wikiann-en", "gmb") if d in inf)
+        train = h["training"].get(head, {}).get("words_per_s")
+        minutes = (m.get("train_seconds") or 0) / 60
+        lines.append(
+            f"| {data} | {head} | {100 * m['ents_p']:.1f} | {100 * m['ents_r']:.1f} | **{100 * m['ents_f']:.1f}** | {labels} "
+            f"| {m.get('steps')} | {minutes:.0f} min | {speed} | {train:.0f} |"
+        )
+    lines.append(
+        f"\nSpeed: batch {h['batch_size']}, {h['threads']} torch threads, every measurement alone in its own process; "
+        f"{h['machine']}; {h['date']}; `{h['command']}`"
+    )
+    return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":
-    sys.stdout.write(quality_table() + "\n" + benchmark_table())
+    sys.stdout.write(quality_table() + "\n" + heads_table() + "\n" + benchmark_table())

@@ -191,6 +191,9 @@ def calibrate_cli(
     n_bins: int = typer.Option(10, "--bins", help="Number of equal-width confidence bins"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU"),
     batch_size: int = typer.Option(64, "--batch-size", "-b"),
+    skip_without_bert_ner: bool = typer.Option(
+        False, "--skip-without-bert-ner", help="A pipeline without bert_ner is not an error: warn, write a note, exit 0 (for workflows that switch heads)"
+    ),
 ) -> None:
     """How well `bert_ner` entity confidences are calibrated: reliability table, ECE and MCE."""
     import spacy
@@ -204,7 +207,15 @@ def calibrate_cli(
         _fail(InputError(data_path, None, "file not found"))
     nlp = spacy.load(model)
     if not any(factory == "bert_ner" for factory in (nlp.get_pipe_meta(name).factory for name in nlp.pipe_names)):
-        _fail(ValueError(f"{model}: no bert_ner component in the pipeline {nlp.pipe_names}; only bert_ner gives entity confidences"))
+        problem = f"{model}: no bert_ner component in the pipeline {nlp.pipe_names}; only bert_ner gives entity confidences"
+        if not skip_without_bert_ner:
+            _fail(ValueError(problem))
+        msg.warn(f"{problem}: nothing to calibrate")
+        for path, text in ((output, srsly.json_dumps({"skipped": problem}, indent=2)), (markdown, f"Not measured: {problem}.\n")):
+            if path:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text, encoding="utf8")
+        return
     report = calibrate_pipeline(nlp, data_path, n_bins=n_bins, batch_size=batch_size)
     table = report.markdown(title=f"Confidence calibration of {model} on {data_path}")
     print(table)

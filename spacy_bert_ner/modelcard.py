@@ -222,6 +222,16 @@ def render_model_card(
         "for ent in doc.ents:",
         "    print(ent.text, ent.label_, ent.start_char, ent.end_char)",
         "",
+    ]
+    if "bert_ner" in (meta.get("pipeline") or []):
+        lines += [
+            "# bert_ner gives every entity a confidence in [0, 1] (the mean marginal",
+            "# probability of its tags); doc.spans[\"bert_ner\"].attrs[\"scores\"] has them too",
+            "for ent in doc.ents:",
+            "    print(ent.text, ent.label_, round(ent._.confidence, 3))",
+            "",
+        ]
+    lines += [
         "# many texts: stream them in batches",
         'texts = ["First document.", "Second document."]',
         'for doc in nlp.pipe(texts, batch_size=64):',

@@ -329,6 +329,20 @@ def test_bert_ner_calibrate_cli_refuses_a_pipeline_without_bert_ner(trained_ner,
     assert "no bert_ner component" in " ".join(result.output.split())
 
 
+def test_bert_ner_calibrate_cli_can_skip_a_pipeline_without_bert_ner(trained_ner, toy_corpus, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from spacy_bert_ner.cli import app
+
+    out = tmp_path / "calibration.json"
+    args = ["calibrate", str(trained_ner), str(toy_corpus / "test.spacy"), "-o", str(out), "--skip-without-bert-ner"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "no bert_ner component" in json.loads(out.read_text())["skipped"]
+
+
 def test_bert_ner_save_and_load_give_identical_predictions(bert_ner_nlp, tmp_path):
     texts = ["anna works at acme .", "", "we met boris and carla yesterday", "the office of globex is in rome"]
 

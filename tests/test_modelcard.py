@@ -52,6 +52,15 @@ def test_wikiann_minilm_card():
     assert "2500 optimizer steps in 60 min" in card
     assert "fewer than" not in card  # no rare label
     assert "GMB" not in card and "artefacts" not in card
+    assert "_.confidence" not in card  # spaCy's ner gives none
+
+
+def test_bert_ner_card_shows_confidences():
+    meta = dict(META, pipeline=["transformer", "bert_ner"], labels={"transformer": [], "bert_ner": ["LOC", "ORG", "PER"]})
+    per_type = {"PER": {"p": 0.9, "r": 0.9, "f": 0.9, "support": 10}}
+    card = render_model_card(meta, _metrics(per_type), CONFIG, do_lower_case=True)
+    assert "ent._.confidence" in card and 'doc.spans["bert_ner"]' in card
+    assert "`LOC`, `ORG`, `PER`" in card
 
 
 def test_gmb_card_warns_about_rare_classes_and_cased_backbone():

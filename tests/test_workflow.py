@@ -49,6 +49,8 @@ def test_all_workflow_on_wikiann(tmp_path, tiny_bert, shared_data):
     assert metrics["steps"] == 6 and metrics["train_seconds"] is not None
     assert metrics["transformer"] == str(tiny_bert)
     assert (project / "training" / "wikiann-en" / "test-metrics.md").read_text().startswith("###")
+    calibration = srsly.read_json(project / "training" / "wikiann-en" / "calibration.json")
+    assert calibration["n_entities"] == sum(b["count"] for b in calibration["bins"])
     wheel = project / "packages" / "en_smoke_test-0.1.0" / "dist" / "en_smoke_test-0.1.0-py3-none-any.whl"
     assert wheel.exists()
 
