@@ -1,6 +1,7 @@
 """Render the README's results tables from the committed metrics files.
 
-    python scripts/results_table.py            # prints Markdown
+    python scripts/results_table.py                # the README's tables, in Markdown
+    python scripts/results_table.py --experiments  # the table of metrics/EXPERIMENTS.md
 Every figure comes from metrics/*.json (written by `spacy-bert-ner evaluate`
 and benchmarks/benchmark_cpu.py); nothing is typed in by hand.
 """
@@ -92,5 +93,26 @@ def heads_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+def experiments_table() -> str:
+    """One row per run in metrics/experiments/*.json (scripts/run_experiment.sh outputs)."""
+    lines = [
+        "| run | config | data | steps | training time | best dev F1 (step) | test F1 | test F1 per label | conditions |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | --- | --- |",
+    ]
+    for path in sorted((METRICS / "experiments").glob("*.json")):
+        m = json.loads(path.read_text())
+        per = m.get("ents_per_type", {})
+        labels = ", ".join(f"{k} {100 * v['f']:.1f}" for k, v in sorted(per.items(), key=lambda kv: -kv[1]["support"]))
+        dev = f"{100 * m['best_dev_score']:.1f} ({m.get('best_step')})" if m.get("best_dev_score") is not None else "–"
+        lines.append(
+            f"| [{path.stem}](experiments/{path.name}) | `{m.get('config')}` | {m.get('dataset', '')} | {m.get('steps')} "
+            f"| {(m.get('train_seconds') or 0) / 60:.0f} min | {dev} | **{100 * m['ents_f']:.1f}** | {labels} | {m.get('conditions', '')} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--experiments"]:
+        sys.stdout.write(experiments_table())
+        sys.exit(0)
     sys.stdout.write(quality_table() + "\n" + heads_table() + "\n" + benchmark_table())

@@ -89,3 +89,17 @@ def test_length_sorted_corpus_sorts_and_keeps_every_example(toy_corpus):
     assert lengths == sorted(lengths)
     plain = sorted(eg.reference.text for eg in Corpus(toy_corpus / "dev.spacy")(nlp))
     assert sorted(eg.reference.text for eg in examples) == plain
+
+
+def test_every_shipped_config_builds_and_validates(tiny_bert):
+    """configs/*.cfg (CPU and GPU, ner and bert_ner) fill, validate and build with a local transformer."""
+    from thinc.api import Config
+
+    names = sorted(p.name for p in CONFIG_DIR.glob("*.cfg"))
+    assert {"ner-cpu.cfg", "bert-ner-cpu.cfg", "ner-gpu.cfg", "bert-ner-gpu.cfg"} <= set(names)
+    for name in names:
+        config = Config().from_disk(CONFIG_DIR / name, overrides={"paths.transformer": str(tiny_bert)})
+        nlp = spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
+        head = "bert_ner" if name.startswith("bert-ner") else "ner"
+        assert nlp.pipe_names == ["transformer", head], name
+        assert config["training"]["logger"]["@loggers"] == "spacy_bert_ner.JsonlLogger.v1", name

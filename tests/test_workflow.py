@@ -33,10 +33,12 @@ def _run(args, cwd: Path, env_extra=None) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_all_workflow_on_wikiann(tmp_path, tiny_bert, shared_data):
+@pytest.mark.parametrize("config,head", [("bert-ner-cpu.cfg", "bert_ner"), ("ner-cpu.cfg", "ner")])
+def test_all_workflow_on_wikiann(tmp_path, tiny_bert, shared_data, config, head):
+    """The whole workflow with either NER head: the other head is one var away."""
     project = _project_copy(tmp_path)
     _run(
-        ["project", "run", "all", ".", "--vars.transformer", str(tiny_bert), "--vars.max_steps", "6",
+        ["project", "run", "all", ".", "--vars.config", config, "--vars.transformer", str(tiny_bert), "--vars.max_steps", "6",
          "--vars.eval_frequency", "3", "--vars.limit", "100", "--vars.package_name", "smoke_test"],
         project,
         {"SPACY_BERT_NER_DATA": str(shared_data)},
@@ -48,11 +50,22 @@ def test_all_workflow_on_wikiann(tmp_path, tiny_bert, shared_data):
     assert metrics["docs"] == 100
     assert metrics["steps"] == 6 and metrics["train_seconds"] is not None
     assert metrics["transformer"] == str(tiny_bert)
+    assert metrics["pipeline"] == ["transformer", head] and metrics["config"] == config
     assert (project / "training" / "wikiann-en" / "test-metrics.md").read_text().startswith("###")
     calibration = srsly.read_json(project / "training" / "wikiann-en" / "calibration.json")
-    assert calibration["n_entities"] == sum(b["count"] for b in calibration["bins"])
+    if head == "bert_ner":
+        assert calibration["n_entities"] == sum(b["count"] for b in calibration["bins"])
+    else:
+        assert "no bert_ner component" in calibration["skipped"]
+    assert (project / "training" / "wikiann-en" / "report" / "report.md").exists()
     wheel = project / "packages" / "en_smoke_test-0.1.0" / "dist" / "en_smoke_test-0.1.0-py3-none-any.whl"
     assert wheel.exists()
+
+
+def test_default_config_is_one_of_the_two_heads():
+    project = srsly.read_yaml(REPO / "project.yml")
+    assert project["vars"]["config"] in ("bert-ner-cpu.cfg", "ner-cpu.cfg")
+    assert "calibrate" in project["workflows"]["all"]
 
 
 @pytest.mark.slow
