@@ -14,7 +14,8 @@ from .util import CITIES, CONFIG_DIR, ORGS, PEOPLE, REPO, TEMPLATES, tiny_overri
 
 def _shared_data_dir() -> Path:
     env = os.environ.get("SPACY_BERT_NER_DATA")
-    return Path(env) if env else REPO.parent / "shared" / "data"
+    # absolute: the workflow tests run `spacy project` in another directory
+    return (Path(env) if env else REPO.parent / "shared" / "data").resolve()
 
 
 @pytest.fixture(scope="session")
