@@ -27,11 +27,11 @@ def quality_table() -> str:
         minutes = m.get("workflow_seconds", m.get("train_seconds") or 0) / 60
         rows.append(
             f"| {path.stem} | {m.get('pipeline_head', 'ner')} | {100 * m['ents_p']:.1f} | {100 * m['ents_r']:.1f} | **{100 * m['ents_f']:.1f}** "
-            f"| {labels} | {m.get('steps')} | {minutes:.0f} min | {REFERENCES.get(path.stem, '')} |"
+            f"| {labels} | {m.get('steps')} | {minutes:.0f} min | {m.get('conditions', '')} | {REFERENCES.get(path.stem, '')} |"
         )
     head = (
-        "| data (test split) | NER head | P | R | F1 | F1 per label | steps | wall time | reference |\n"
-        "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | --- |"
+        "| data (test split) | NER head | P | R | F1 | F1 per label | steps | wall time | how it ran | reference |\n"
+        "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | --- | --- |"
     )
     return head + "\n" + "\n".join(rows) + "\n"
 
@@ -111,8 +111,26 @@ def experiments_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+def calibration_table() -> str:
+    """ECE/MCE of bert_ner's confidences on dev, from metrics/calibration/*.json."""
+    lines = [
+        "| dev split | entities | correct | mean confidence of the top bin | accuracy of the top bin | ECE | MCE | table |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for path in sorted((METRICS / "calibration").glob("*.json")):
+        c = json.loads(path.read_text())
+        if "ece" not in c:
+            continue
+        top = c["bins"][-1]
+        lines.append(
+            f"| {path.stem} | {c['n_entities']:,} | {100 * c['accuracy']:.1f}% | {100 * top['mean_confidence']:.1f}% "
+            f"| {100 * top['accuracy']:.1f}% | **{100 * c['ece']:.1f}** | {100 * c['mce']:.1f} | [{path.stem}.md](metrics/calibration/{path.stem}.md) |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["--experiments"]:
         sys.stdout.write(experiments_table())
         sys.exit(0)
-    sys.stdout.write(quality_table() + "\n" + heads_table() + "\n" + benchmark_table())
+    sys.stdout.write(quality_table() + "\n" + heads_table() + "\n" + calibration_table() + "\n" + benchmark_table())
