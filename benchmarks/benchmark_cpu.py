@@ -223,6 +223,21 @@ def in_child(func: Callable, *args) -> Dict:
     return value
 
 
+def train_sentences(data: Path, max_words: int, batch_size: int, updates: int):
+    """WikiANN train sentences of at most ``max_words`` words, enough for ``updates`` batches plus 2 warm-up ones."""
+    train = [s for s in _load_sentences(str(data / "wikiann-en" / "train.tsv"), 0) if len(s[0]) <= max_words]
+    return train[: batch_size * (updates + 2)]
+
+
+def write_result(result: Dict, output: str) -> Dict:
+    """Write the benchmark's JSON to ``output`` and return it."""
+    out = Path(output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf8")
+    print(f"wrote {out}")
+    return result
+
+
 def main(argv: Sequence[str] = None) -> Dict:
     from spacy_bert_ner.architectures import EMBEDDED_MINILM, resolve_transformer_name
     from spacy_bert_ner.scoring import machine_description, today
@@ -248,8 +263,7 @@ def main(argv: Sequence[str] = None) -> Dict:
     backbone = resolve_transformer_name(args.backbone)
     data = Path(args.data)
     test = _load_sentences(str(data / "wikiann-en" / "test.tsv"), args.sentences)
-    train = [s for s in _load_sentences(str(data / "wikiann-en" / "train.tsv"), 0) if len(s[0]) <= args.train_max_words]
-    train = train[: args.train_batch * (args.train_updates + 2)]
+    train = train_sentences(data, args.train_max_words, args.train_batch, args.train_updates)
     batch_sizes = sorted({int(b) for b in args.batch_sizes.split(",")} | {args.batch_size})
 
     inference = []
@@ -315,11 +329,7 @@ def main(argv: Sequence[str] = None) -> Dict:
         "date": today(),
         "command": "python benchmarks/benchmark_cpu.py " + " ".join(argv if argv is not None else sys.argv[1:]),
     }
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf8")
-    print(f"wrote {out}")
-    return result
+    return write_result(result, args.output)
 
 
 if __name__ == "__main__":

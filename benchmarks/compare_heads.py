@@ -25,7 +25,7 @@ from typing import Dict, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchmark_cpu import _load_sentences, in_child, infer_ours, train_ours  # noqa: E402
+from benchmark_cpu import _load_sentences, in_child, infer_ours, train_ours, train_sentences, write_result  # noqa: E402
 
 CONFIGS = {"ner": "configs/ner-cpu.cfg", "bert_ner": "configs/bert-ner-cpu.cfg"}
 
@@ -74,8 +74,7 @@ def main(argv: Sequence[str] = None) -> Dict:
             inference[head][name] = r
             print(f"inference {head:8s} {name:10s}: {r['words_per_s']:7.0f} words/s ({r['peak_rss_mb']:.0f} MB peak)", flush=True)
 
-    train = [s for s in _load_sentences(str(data / "wikiann-en" / "train.tsv"), 0) if len(s[0]) <= args.train_max_words]
-    train = train[: args.train_batch * (args.train_updates + 2)]
+    train = train_sentences(data, args.train_max_words, args.train_batch, args.train_updates)
     training: Dict[str, Dict] = {}
     for head in models:
         r = in_child(train_ours, CONFIGS[head], backbone, train, args.train_batch, args.train_updates, args.threads)
@@ -103,11 +102,7 @@ def main(argv: Sequence[str] = None) -> Dict:
         "date": today(),
         "command": "python benchmarks/compare_heads.py " + " ".join(argv if argv is not None else sys.argv[1:]),
     }
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf8")
-    print(f"wrote {out}")
-    return result
+    return write_result(result, args.output)
 
 
 if __name__ == "__main__":

@@ -16,14 +16,18 @@ REFERENCES = {
 }
 
 
+def _per_label(per_type: dict) -> str:
+    """``"LABEL F1, ..."`` from ``ents_per_type``, most frequent label first."""
+    return ", ".join(f"{k} {100 * v['f']:.1f}" for k, v in sorted(per_type.items(), key=lambda kv: -kv[1]["support"]))
+
+
 def quality_table() -> str:
     rows = []
     for path in sorted(METRICS.glob("*.json")):
         m = json.loads(path.read_text())
         if "ents_f" not in m:
             continue
-        per = m.get("ents_per_type", {})
-        labels = ", ".join(f"{k} {100 * v['f']:.1f}" for k, v in sorted(per.items(), key=lambda kv: -kv[1]["support"]))
+        labels = _per_label(m.get("ents_per_type") or {})
         minutes = m.get("workflow_seconds", m.get("train_seconds") or 0) / 60
         rows.append(
             f"| {path.stem} | {m.get('pipeline_head', 'ner')} | {100 * m['ents_p']:.1f} | {100 * m['ents_r']:.1f} | **{100 * m['ents_f']:.1f}** "
@@ -76,8 +80,7 @@ def heads_table() -> str:
     ]
     for run, m in sorted(h["test_metrics"].items()):
         data, head = run.split(":", 1)
-        per = m.get("ents_per_type") or {}
-        labels = ", ".join(f"{k} {100 * v['f']:.1f}" for k, v in sorted(per.items(), key=lambda kv: -kv[1]["support"]))
+        labels = _per_label(m.get("ents_per_type") or {})
         inf = h["inference"].get(head, {})
         speed = " / ".join(f"{inf[d]['words_per_s']:.0f}" for d in ("wikiann-en", "gmb") if d in inf)
         train = h["training"].get(head, {}).get("words_per_s")
@@ -101,8 +104,7 @@ def experiments_table() -> str:
     ]
     for path in sorted((METRICS / "experiments").glob("*.json")):
         m = json.loads(path.read_text())
-        per = m.get("ents_per_type", {})
-        labels = ", ".join(f"{k} {100 * v['f']:.1f}" for k, v in sorted(per.items(), key=lambda kv: -kv[1]["support"]))
+        labels = _per_label(m.get("ents_per_type") or {})
         dev = f"{100 * m['best_dev_score']:.1f} ({m.get('best_step')})" if m.get("best_dev_score") is not None else "–"
         lines.append(
             f"| [{path.stem}](experiments/{path.name}) | `{m.get('config')}` | {m.get('dataset', '')} | {m.get('steps')} "

@@ -142,6 +142,30 @@ def prepare_cli(
         _print_report(report)
 
 
+def _load_for_scoring(model: str, data_path: Path, gpu_id: int):
+    """The pipeline to score on ``data_path``, after checking the file exists and picking the device."""
+    import spacy
+
+    if gpu_id >= 0:
+        spacy.require_gpu(gpu_id)
+    if not data_path.exists():
+        _fail(InputError(data_path, None, "file not found"))
+    return spacy.load(model)
+
+
+def _save(output: Optional[Path], data: Optional[dict], markdown: Optional[Path], table: str, what: str) -> None:
+    """Write ``data`` as JSON to ``output`` and ``table`` to ``markdown``, each when given."""
+    import srsly
+
+    if output:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        srsly.write_json(output, data)
+        msg.good(f"Saved {what} to {output}")
+    if markdown:
+        markdown.parent.mkdir(parents=True, exist_ok=True)
+        markdown.write_text(table, encoding="utf8")
+
+
 @app.command("evaluate")
 def evaluate_cli(
     model: str = typer.Argument(..., help="Pipeline directory or installed package name"),
@@ -155,17 +179,10 @@ def evaluate_cli(
     batch_size: int = typer.Option(64, "--batch-size", "-b"),
 ) -> None:
     """Entity-level precision, recall and F1, overall and per label, on gold tokens."""
-    import spacy
-    import srsly
-
     from .evaluate import evaluate
     from .scoring import markdown_table
 
-    if gpu_id >= 0:
-        spacy.require_gpu(gpu_id)
-    if not data_path.exists():
-        _fail(InputError(data_path, None, "file not found"))
-    nlp = spacy.load(model)
+    nlp = _load_for_scoring(model, data_path, gpu_id)
     result = evaluate(nlp, data_path, batch_size=batch_size, train_log=train_log)
     result["model"] = model
     if config_name:
@@ -173,13 +190,7 @@ def evaluate_cli(
     result["command"] = command or " ".join(["spacy-bert-ner"] + sys.argv[1:])
     table = markdown_table(result, title=f"{model} on {data_path}")
     print(table)
-    if output:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        srsly.write_json(output, result)
-        msg.good(f"Saved metrics to {output}")
-    if markdown:
-        markdown.parent.mkdir(parents=True, exist_ok=True)
-        markdown.write_text(table, encoding="utf8")
+    _save(output, result, markdown, table, "metrics")
 
 
 @app.command("calibrate")
@@ -196,38 +207,21 @@ def calibrate_cli(
     ),
 ) -> None:
     """How well `bert_ner` entity confidences are calibrated: reliability table, ECE and MCE."""
-    import spacy
-    import srsly
-
     from .calibration import calibrate_pipeline
 
-    if gpu_id >= 0:
-        spacy.require_gpu(gpu_id)
-    if not data_path.exists():
-        _fail(InputError(data_path, None, "file not found"))
-    nlp = spacy.load(model)
-    if not any(factory == "bert_ner" for factory in (nlp.get_pipe_meta(name).factory for name in nlp.pipe_names)):
+    nlp = _load_for_scoring(model, data_path, gpu_id)
+    if "bert_ner" not in {nlp.get_pipe_meta(name).factory for name in nlp.pipe_names}:
         problem = f"{model}: no bert_ner component in the pipeline {nlp.pipe_names}; only bert_ner gives entity confidences"
         if not skip_without_bert_ner:
             _fail(ValueError(problem))
         msg.warn(f"{problem}: nothing to calibrate")
-        for path, text in ((output, srsly.json_dumps({"skipped": problem}, indent=2)), (markdown, f"Not measured: {problem}.\n")):
-            if path:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(text, encoding="utf8")
+        _save(output, {"skipped": problem}, markdown, f"Not measured: {problem}.\n", "the note")
         return
     report = calibrate_pipeline(nlp, data_path, n_bins=n_bins, batch_size=batch_size)
     table = report.markdown(title=f"Confidence calibration of {model} on {data_path}")
     print(table)
-    if output:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        data = report.to_dict()
-        data.update({"model": model, "data": str(data_path), "command": " ".join(["spacy-bert-ner"] + sys.argv[1:])})
-        srsly.write_json(output, data)
-        msg.good(f"Saved calibration to {output}")
-    if markdown:
-        markdown.parent.mkdir(parents=True, exist_ok=True)
-        markdown.write_text(table, encoding="utf8")
+    data = dict(report.to_dict(), model=model, data=str(data_path), command=" ".join(["spacy-bert-ner"] + sys.argv[1:]))
+    _save(output, data, markdown, table, "calibration")
 
 
 @app.command("package")
