@@ -14,15 +14,25 @@ predicted (or were dropped by a confidence threshold) have no confidence and
 do not appear. Confidences are read from ``span._.confidence`` (set by the
 ``bert_ner`` component), so predictions from other components count as
 having no confidence and are skipped.
+
+Temperature scaling (:func:`fit_temperature`): the ``bert_ner`` confidence is
+the mean probability of each entity token's chosen tag, and the component can
+compute it from ``softmax(log p / T)`` instead of ``p``. ``T`` is fitted on
+dev by minimising the log loss of the entity confidences against
+correctness, a one-parameter fit that leaves the predicted entities
+unchanged (the decoder's path does not depend on ``T``).
 """
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
+import numpy
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from .components import CONFIDENCE_ATTR
+from .components import CONFIDENCE_ATTR, tempered_probs
+from .decoding import tags_to_entities
 
 
 @dataclass
@@ -168,3 +178,128 @@ def calibrate_pipeline(
     report = calibration_report(pred_docs, gold_docs, n_bins)
     report.extra["docs"] = len(gold_docs)
     return report
+
+
+@dataclass
+class EntityProbs:
+    """The model's tag probabilities behind a set of predicted entities, for refitting confidences.
+
+    ``rows`` stacks the probability rows of every entity token, ``ids`` the
+    tag chosen for each row, ``entity`` the index of the entity each row
+    belongs to; ``correct`` has one flag per entity.
+    """
+
+    rows: numpy.ndarray
+    ids: numpy.ndarray
+    entity: numpy.ndarray
+    correct: numpy.ndarray
+
+    def confidences(self, temperature: float = 1.0) -> numpy.ndarray:
+        """Each entity's confidence at ``temperature`` (what ``bert_ner`` would assign)."""
+        n = len(self.correct)
+        if n == 0:
+            return numpy.zeros((0,))
+        chosen = tempered_probs(self.rows, temperature)[numpy.arange(len(self.ids)), self.ids]
+        lengths = numpy.bincount(self.entity, minlength=n)
+        return numpy.clip(numpy.bincount(self.entity, weights=chosen, minlength=n) / lengths, 0.0, 1.0)
+
+
+def bert_ner_name(nlp: Language) -> str:
+    """The name of the pipeline's ``bert_ner`` component (the first, if several)."""
+    for name in nlp.pipe_names:
+        if nlp.get_pipe_meta(name).factory == "bert_ner":
+            return name
+    raise ValueError(f"no bert_ner component in the pipeline {nlp.pipe_names}")
+
+
+def collect_entity_probs(nlp: Language, gold_docs: Sequence[Doc], batch_size: int = 64) -> EntityProbs:
+    """Run ``nlp`` up to its ``bert_ner`` over gold-tokenised copies of ``gold_docs`` and
+    keep, for every predicted entity, its tokens' probability rows and correctness."""
+    from .evaluate import predict_gold_tokens
+
+    gold_docs = list(gold_docs)
+    name = bert_ner_name(nlp)
+    pipe = nlp.get_pipe(name)
+    after = nlp.pipe_names[nlp.pipe_names.index(name):]
+    with nlp.select_pipes(disable=after):
+        docs = predict_gold_tokens(nlp, list(gold_docs), batch_size)
+    rows: List[numpy.ndarray] = []
+    ids: List[numpy.ndarray] = []
+    entity: List[numpy.ndarray] = []
+    correct: List[bool] = []
+    for i in range(0, len(docs), batch_size):
+        batch = docs[i : i + batch_size]
+        for doc, gold, probs in zip(batch, gold_docs[i : i + batch_size], pipe.predict(batch)):
+            probs_np, tag_ids = pipe.decode_ids(doc, probs)
+            gold_ents = {(e.start, e.end, e.label_) for e in gold.ents}
+            for start, end, label in tags_to_entities([pipe.tags[t] for t in tag_ids]):
+                rows.append(probs_np[start:end])
+                ids.append(numpy.asarray(tag_ids[start:end], dtype="int64"))
+                entity.append(numpy.full(end - start, len(correct), dtype="int64"))
+                correct.append((start, end, label) in gold_ents)
+    n_tags = len(pipe.tags)
+    return EntityProbs(
+        rows=numpy.concatenate(rows) if rows else numpy.zeros((0, n_tags)),
+        ids=numpy.concatenate(ids) if ids else numpy.zeros((0,), dtype="int64"),
+        entity=numpy.concatenate(entity) if entity else numpy.zeros((0,), dtype="int64"),
+        correct=numpy.asarray(correct, dtype=bool),
+    )
+
+
+def log_loss(confidences: numpy.ndarray, correct: numpy.ndarray) -> float:
+    """Mean binary log loss of confidences against correctness (clipped away from 0 and 1)."""
+    if len(confidences) == 0:
+        return 0.0
+    c = numpy.clip(confidences, 1e-6, 1.0 - 1e-6)
+    return float(-numpy.mean(numpy.where(correct, numpy.log(c), numpy.log1p(-c))))
+
+
+def fit_temperature(
+    entities: EntityProbs, low: float = 0.05, high: float = 20.0, steps: int = 241
+) -> Tuple[float, float, float]:
+    """The temperature in ``[low, high]`` (a log-spaced grid, then a finer one around the
+    best point) minimising the log loss. Returns ``(temperature, loss at 1.0, loss at it)``."""
+    if len(entities.correct) == 0:
+        raise ValueError("no predicted entities to fit a temperature on")
+    if not 0 < low < 1 < high:
+        raise ValueError(f"need 0 < low < 1 < high, got {low}, {high}")
+
+    def loss(t: float) -> float:
+        return log_loss(entities.confidences(t), entities.correct)
+
+    grid = numpy.geomspace(low, high, steps)
+    losses = [loss(t) for t in grid]
+    best = int(numpy.argmin(losses))
+    lo, hi = grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)]
+    fine = numpy.geomspace(lo, hi, 41)
+    fine_losses = [loss(t) for t in fine]
+    k = int(numpy.argmin(fine_losses))
+    temperature, fitted = float(fine[k]), fine_losses[k]
+    base = loss(1.0)
+    if base <= fitted:  # never worse than leaving the probabilities alone
+        return 1.0, base, base
+    return temperature, base, fitted
+
+
+def set_model_temperature(model_dir: Union[str, Path], temperature: float, component: Optional[str] = None) -> str:
+    """Write ``temperature`` into a saved pipeline's ``config.cfg`` (its ``bert_ner`` component,
+    or ``component``). Returns the component's name. The weights are not touched."""
+    from spacy.util import load_config
+
+    if not math.isfinite(temperature) or temperature <= 0:
+        raise ValueError(f"temperature must be a positive number, got {temperature}")
+    path = Path(model_dir) / "config.cfg"
+    if not path.is_file():
+        raise ValueError(f"{model_dir}: not a pipeline directory (no config.cfg); pass a directory, not a package name")
+    config = load_config(path, interpolate=False)
+    components = config.get("components", {})
+    if component is None:
+        names = [n for n, c in components.items() if c.get("factory") == "bert_ner"]
+        if not names:
+            raise ValueError(f"{path}: no bert_ner component")
+        component = names[0]
+    elif components.get(component, {}).get("factory") != "bert_ner":
+        raise ValueError(f"{path}: {component!r} is not a bert_ner component")
+    components[component]["temperature"] = float(temperature)
+    config.to_disk(path)
+    return component

@@ -68,6 +68,7 @@ register_extensions()
     default_config={
         "model": DEFAULT_MODEL,
         "threshold": 0.0,
+        "temperature": 1.0,
         "spans_key": DEFAULT_SPANS_KEY,
         "scorer": {"@scorers": "spacy.ner_scorer.v1"},
     },
@@ -80,9 +81,10 @@ def make_bert_ner(
     threshold: float,
     spans_key: Optional[str],
     scorer: Optional[Callable],
+    temperature: float = 1.0,
 ) -> "BertNER":
     """Create a ``bert_ner`` component (see :class:`BertNER`)."""
-    return BertNER(nlp.vocab, model, name, threshold=threshold, spans_key=spans_key, scorer=scorer)
+    return BertNER(nlp.vocab, model, name, threshold=threshold, temperature=temperature, spans_key=spans_key, scorer=scorer)
 
 
 class BertNER(TrainablePipe):
@@ -98,6 +100,12 @@ class BertNER(TrainablePipe):
       probability of the tag Viterbi chose for that token (each token's
       marginal probability of its tag under the model's independent
       per-token softmax output). It lies in [0, 1].
+    * Temperature: confidences are computed from the probabilities
+      softened (``temperature`` > 1) or sharpened (< 1) as
+      ``softmax(log p / temperature)``, the temperature scaling of Guo et
+      al. (2017). It changes the confidences only: the Viterbi path is the
+      same at every temperature (each token's normaliser is shared by all its
+      tags). ``spacy-bert-ner calibrate --fit-temperature`` fits it on dev.
     * Output: ``doc.ents`` (replacing any previous entities), each entity's
       confidence as ``span._.confidence``, and, unless ``spans_key`` is None,
       the same entities in ``doc.spans[spans_key]`` with their confidences in
@@ -116,6 +124,7 @@ class BertNER(TrainablePipe):
         name: str = "bert_ner",
         *,
         threshold: float = 0.0,
+        temperature: float = 1.0,
         spans_key: Optional[str] = DEFAULT_SPANS_KEY,
         scorer: Optional[Callable] = None,
     ) -> None:
@@ -125,6 +134,7 @@ class BertNER(TrainablePipe):
         self.name = name
         self.cfg: Dict[str, Any] = {"labels": []}
         self.threshold = threshold
+        self.temperature = temperature
         self.spans_key = spans_key
         self.scorer = scorer
         self._decoder: Optional[BiluoDecoder] = None
@@ -141,6 +151,17 @@ class BertNER(TrainablePipe):
         if not 0.0 <= float(value) <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {value}")
         self._threshold = float(value)
+
+    @property
+    def temperature(self) -> float:
+        """Confidences use ``softmax(log p / temperature)``; 1.0 leaves the model's probabilities as they are."""
+        return self._temperature
+
+    @temperature.setter
+    def temperature(self, value: float) -> None:
+        if not float(value) > 0.0 or not numpy.isfinite(float(value)):
+            raise ValueError(f"temperature must be a positive number, got {value}")
+        self._temperature = float(value)
 
     @property
     def labels(self) -> Tuple[str, ...]:
@@ -200,20 +221,24 @@ class BertNER(TrainablePipe):
 
     def decode(self, doc: Doc, probs: Floats2d) -> List[Tuple[int, int, str, float]]:
         """``(start, end, label, confidence)`` for every entity of the best valid tag sequence."""
+        probs_np, ids = self.decode_ids(doc, probs)
+        tempered = tempered_probs(probs_np, self.temperature)
+        chosen = tempered[numpy.arange(len(ids)), ids] if len(ids) else numpy.zeros((0,))
+        entities = []
+        for start, end, label in tags_to_entities([self.tags[i] for i in ids]):
+            confidence = float(numpy.clip(chosen[start:end].mean(), 0.0, 1.0))
+            entities.append((start, end, label, confidence))
+        return entities
+
+    def decode_ids(self, doc: Doc, probs: Floats2d) -> Tuple[numpy.ndarray, List[int]]:
+        """The probabilities as a float64 numpy array, and the tag ids of the best valid sequence."""
         probs_np = numpy.asarray(self.model.ops.to_numpy(probs), dtype="float64")
         if probs_np.shape != (len(doc), len(self.tags)):
             raise ValueError(
                 f"{self.name}: expected scores of shape {(len(doc), len(self.tags))}, got {probs_np.shape}"
             )
         sent_starts = [bool(t.is_sent_start) for t in doc] if doc.has_annotation("SENT_START") else None
-        ids = self.decoder.decode_probs(probs_np, sent_starts)
-        tags = self.tags
-        chosen = probs_np[numpy.arange(len(ids)), ids] if ids else numpy.zeros((0,))
-        entities = []
-        for start, end, label in tags_to_entities([tags[i] for i in ids]):
-            confidence = float(numpy.clip(chosen[start:end].mean(), 0.0, 1.0))
-            entities.append((start, end, label, confidence))
-        return entities
+        return probs_np, self.decoder.decode_probs(probs_np, sent_starts)
 
     def set_annotations(self, docs: Iterable[Doc], scores: Sequence[Floats2d]) -> None:
         """Decode, then set ``doc.ents``, ``span._.confidence`` and the span group."""
@@ -292,6 +317,16 @@ class BertNER(TrainablePipe):
                     loss -= float(ops.xp.log(ops.xp.maximum(picked, 1e-12)).sum()) / n_labelled
             d_scores.append(d_probs)
         return loss, d_scores
+
+
+def tempered_probs(probs: numpy.ndarray, temperature: float) -> numpy.ndarray:
+    """``softmax(log probs / temperature)`` row by row (``probs`` itself at temperature 1)."""
+    if temperature == 1.0 or probs.size == 0:
+        return probs
+    logits = numpy.log(numpy.maximum(probs, 1e-300)) / temperature
+    logits -= logits.max(axis=1, keepdims=True)
+    out = numpy.exp(logits)
+    return out / out.sum(axis=1, keepdims=True)
 
 
 def _forget_confidences(doc: Doc) -> None:

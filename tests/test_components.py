@@ -12,7 +12,15 @@ import spacy
 from spacy.tokens import Doc, Span
 from spacy.training import Example
 
-from spacy_bert_ner.calibration import calibrate_pipeline, calibration_report, reliability_table
+from spacy_bert_ner.calibration import (
+    EntityProbs,
+    calibrate_pipeline,
+    calibration_report,
+    fit_temperature,
+    log_loss,
+    reliability_table,
+    set_model_temperature,
+)
 from spacy_bert_ner.components import BertNER
 from spacy_bert_ner.decoding import BiluoDecoder, make_tags, tags_to_entities, transition_constraints, viterbi
 
@@ -177,6 +185,32 @@ def test_bert_ner_threshold_drops_low_confidence_entities():
     assert [e.text for e in doc.ents] == ["anna smith", "rome"]
     with pytest.raises(ValueError):
         pipe.threshold = 1.5
+
+
+def test_bert_ner_temperature_changes_confidences_not_entities():
+    nlp, pipe = make_pipe()
+    tags = list(pipe.tags)
+    words = ["anna", "smith", "lives", "in", "rome"]
+    probs = one_hot_probs(tags, ["B-PER", "L-PER", "O", "O", "U-LOC"], [0.9, 0.7, 0.99, 0.99, 0.6])
+    confidences = {}
+    for temperature in (0.5, 1.0, 2.0, 4.0):
+        pipe.temperature = temperature
+        doc = Doc(nlp.vocab, words=words)
+        pipe.set_annotations([doc], [probs])
+        assert [(e.start, e.end, e.label_) for e in doc.ents] == [(0, 2, "PER"), (4, 5, "LOC")]
+        confidences[temperature] = [e._.confidence for e in doc.ents]
+        assert doc.spans["bert_ner"].attrs["scores"] == confidences[temperature]
+    assert confidences[1.0] == pytest.approx([0.8, 0.6])
+    # by hand: the 0.6 row has 0.4 / 8 on each other tag; at T = 2 its tag gets
+    # sqrt(0.6) / (sqrt(0.6) + 8 * sqrt(0.05))
+    assert confidences[2.0][1] == pytest.approx(0.6 ** 0.5 / (0.6 ** 0.5 + 8 * 0.05 ** 0.5))
+    # a higher temperature softens, a lower one sharpens
+    assert confidences[0.5] > confidences[1.0] > confidences[2.0] > confidences[4.0]
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError):
+            pipe.temperature = bad
+    nlp2 = spacy.blank("en")
+    assert nlp2.add_pipe("bert_ner", config={"temperature": 1.7}).temperature == 1.7
 
 
 def test_bert_ner_entities_do_not_cross_sentence_boundaries():
@@ -429,3 +463,78 @@ def test_bert_ner_calibration_from_docs():
     assert [b.count for b in report.bins] == [1, 1]
     # bin 0: confidence 0.3, wrong; bin 1: confidence 0.9, right
     assert report.ece == pytest.approx((0.3 + 0.1) / 2)
+
+
+def test_bert_ner_fit_temperature_recovers_an_overconfident_model():
+    # one-token entities whose softmax was sharpened: true accuracy 0.7 for
+    # every entity, but the model says 0.7 ** (1 / 0.4) normalised, i.e. far more
+    rng = numpy.random.default_rng(0)
+    n, true_t = 4000, 2.5
+    raw = numpy.array([0.7, 0.2, 0.1])
+    sharpened = raw ** true_t / (raw ** true_t).sum()
+    entities = EntityProbs(
+        rows=numpy.tile(sharpened, (n, 1)),
+        ids=numpy.zeros(n, dtype="int64"),
+        entity=numpy.arange(n),
+        correct=rng.random(n) < 0.7,
+    )
+    assert entities.confidences(1.0)[0] == pytest.approx(sharpened[0])
+    temperature, before, after = fit_temperature(entities)
+    assert temperature == pytest.approx(true_t, rel=0.05)
+    assert after < before
+    assert entities.confidences(temperature).mean() == pytest.approx(entities.correct.mean(), abs=0.01)
+    # multi-token entities average their tokens' tempered probabilities
+    two = EntityProbs(rows=numpy.array([[0.9, 0.1], [0.5, 0.5]]), ids=numpy.array([0, 1]), entity=numpy.array([0, 0]), correct=numpy.array([True]))
+    assert two.confidences(1.0) == pytest.approx([0.7])
+    # a calibrated model keeps temperature 1 rather than a worse fit
+    calibrated = EntityProbs(rows=numpy.tile(raw, (n, 1)), ids=numpy.zeros(n, dtype="int64"), entity=numpy.arange(n),
+                             correct=numpy.arange(n) < 0.7 * n)
+    t, _, _ = fit_temperature(calibrated)
+    assert t == pytest.approx(1.0, rel=0.05)
+    assert log_loss(numpy.array([1.0, 0.0]), numpy.array([True, False])) < 1e-5
+    with pytest.raises(ValueError):
+        fit_temperature(EntityProbs(numpy.zeros((0, 3)), numpy.zeros(0, "int64"), numpy.zeros(0, "int64"), numpy.zeros(0, bool)))
+
+
+def test_bert_ner_calibrate_cli_fits_and_saves_the_temperature(trained_bert_ner, toy_corpus, tmp_path):
+    import json
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from spacy_bert_ner.cli import app
+
+    model = tmp_path / "model"
+    shutil.copytree(trained_bert_ner, model)
+    before = spacy.load(model)
+    gold_path = str(toy_corpus / "test.spacy")
+    out, md = tmp_path / "calibration.json", tmp_path / "calibration.md"
+    args = ["calibrate", str(model), gold_path, "-o", str(out), "--markdown", str(md), "--bins", "5", "--fit-temperature", "--update-model"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["temperature"] > 0 and data["model_updated"] is True
+    assert data["log_loss"] <= data["before"]["log_loss"]
+    assert data["n_entities"] == data["before"]["n_entities"] > 0
+    assert "Before: temperature 1.0" in md.read_text()
+    after = spacy.load(model)
+    assert after.get_pipe("bert_ner").temperature == pytest.approx(data["temperature"])
+    # same entities, confidences from the fitted temperature
+    from spacy_bert_ner.evaluate import predict_gold_tokens
+
+    gold = toy_gold(before, toy_corpus)
+    docs_before, docs_after = predict_gold_tokens(before, gold), predict_gold_tokens(after, gold)
+    assert [[(e.start, e.end, e.label_) for e in d.ents] for d in docs_before] == [
+        [(e.start, e.end, e.label_) for e in d.ents] for d in docs_after
+    ]
+    from spacy_bert_ner.calibration import calibration_report
+
+    assert calibration_report(docs_after, gold, n_bins=5).ece == pytest.approx(data["ece"], abs=1e-4)
+    assert calibration_report(docs_before, gold, n_bins=5).ece == pytest.approx(data["before"]["ece"], abs=1e-4)
+    # --update-model needs --fit-temperature and a directory
+    result = CliRunner().invoke(app, ["calibrate", str(model), gold_path, "--update-model"])
+    assert result.exit_code == 1 and "--fit-temperature" in result.output
+    with pytest.raises(ValueError, match="config.cfg"):
+        set_model_temperature(tmp_path / "nowhere", 2.0)
+    with pytest.raises(ValueError, match="positive"):
+        set_model_temperature(model, 0.0)
