@@ -114,19 +114,25 @@ def experiments_table() -> str:
 
 
 def calibration_table() -> str:
-    """ECE/MCE of bert_ner's confidences on dev, from metrics/calibration/*.json."""
+    """ECE/MCE of bert_ner's confidences on dev, from metrics/calibration/*.json: at
+    temperature 1 (the model's probabilities) and, when fitted, at the fitted temperature."""
     lines = [
-        "| dev split | entities | correct | mean confidence of the top bin | accuracy of the top bin | ECE | MCE | table |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| dev split | entities | correct | ECE at temperature 1 | fitted temperature | ECE fitted | MCE fitted "
+        "| top bin (fitted): mean confidence / accuracy | table |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     for path in sorted((METRICS / "calibration").glob("*.json")):
         c = json.loads(path.read_text())
         if "ece" not in c:
             continue
-        top = c["bins"][-1]
+        before = c.get("before", c)
+        fitted = "before" in c
+        top = next((b for b in reversed(c["bins"]) if b["count"]), None)
+        top_cell = f"{100 * top['mean_confidence']:.1f}% / {100 * top['accuracy']:.1f}%" if top and fitted else "–"
         lines.append(
-            f"| {path.stem} | {c['n_entities']:,} | {100 * c['accuracy']:.1f}% | {100 * top['mean_confidence']:.1f}% "
-            f"| {100 * top['accuracy']:.1f}% | **{100 * c['ece']:.1f}** | {100 * c['mce']:.1f} | [{path.stem}.md](metrics/calibration/{path.stem}.md) |"
+            f"| {path.stem} | {c['n_entities']:,} | {100 * c['accuracy']:.1f}% | {100 * before['ece']:.1f} "
+            + (f"| {c['temperature']:.2f} | **{100 * c['ece']:.1f}** | {100 * c['mce']:.1f} " if fitted else "| not fitted | – | – ")
+            + f"| {top_cell} | [{path.stem}.md](metrics/calibration/{path.stem}.md) |"
         )
     return "\n".join(lines) + "\n"
 

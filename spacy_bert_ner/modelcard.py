@@ -112,6 +112,16 @@ def _casing_features(config: Dict[str, Any]) -> bool:
     return False
 
 
+def _temperature(config: Optional[Dict[str, Any]]) -> Optional[float]:
+    """The bert_ner component's confidence temperature, when the config sets one other than 1."""
+    for component in ((config or {}).get("components") or {}).values():
+        if (component or {}).get("factory") == "bert_ner":
+            value = component.get("temperature")
+            if isinstance(value, (int, float)) and value != 1.0:
+                return float(value)
+    return None
+
+
 def _window(config: Dict[str, Any]) -> Optional[str]:
     for component in (config.get("components") or {}).values():
         spans = ((component or {}).get("model") or {}).get("get_spans") or {}
@@ -227,6 +237,11 @@ def render_model_card(
         lines += [
             "# bert_ner gives every entity a confidence in [0, 1] (the mean marginal",
             "# probability of its tags); doc.spans[\"bert_ner\"].attrs[\"scores\"] has them too",
+        ]
+        temperature = _temperature(config)
+        if temperature is not None:
+            lines.append(f"# (computed at temperature {temperature:.2f}: [components.bert_ner] temperature in the config)")
+        lines += [
             "for ent in doc.ents:",
             "    print(ent.text, ent.label_, round(ent._.confidence, 3))",
             "",

@@ -61,6 +61,9 @@ def test_bert_ner_card_shows_confidences():
     card = render_model_card(meta, _metrics(per_type), CONFIG, do_lower_case=True)
     assert "ent._.confidence" in card and 'doc.spans["bert_ner"]' in card
     assert "`LOC`, `ORG`, `PER`" in card
+    assert "temperature" not in card  # the default, 1.0, goes unmentioned
+    config = dict(CONFIG, components=dict(CONFIG["components"], bert_ner={"factory": "bert_ner", "temperature": 1.734}))
+    assert "computed at temperature 1.73" in render_model_card(meta, _metrics(per_type), config, do_lower_case=True)
 
 
 def test_gmb_card_warns_about_rare_classes_and_cased_backbone():
