@@ -119,8 +119,9 @@ def _batches(sentences, batch_size: int, n_batches: int):
     return (batches * (n_batches // max(1, len(batches)) + 1))[:n_batches]
 
 
-def train_ours(config: str, backbone: str, sentences, batch_size: int, updates: int, threads: int) -> Dict:
-    import spacy
+def init_training(config: str, backbone: str, sentences, threads: int):
+    """``(nlp, examples, optimizer)``: the config's pipeline on ``backbone``, initialized on
+    the first 500 of ``sentences`` (``(words, IOB2 tags)`` pairs) made into Examples."""
     import torch
     from spacy.tokens import Doc
     from spacy.training import Example
@@ -137,7 +138,11 @@ def train_ours(config: str, backbone: str, sentences, batch_size: int, updates: 
         ref = make_doc(nlp.vocab, [(words, tags_to_spans(tags, "IOB2").spans)])
         # the predicted side must carry no entity annotation (not even "O"), as spaCy's Corpus gives it
         examples.append(Example(Doc(nlp.vocab, words=words), ref))
-    optimizer = nlp.initialize(lambda: examples[:500])
+    return nlp, examples, nlp.initialize(lambda: examples[:500])
+
+
+def train_ours(config: str, backbone: str, sentences, batch_size: int, updates: int, threads: int) -> Dict:
+    nlp, examples, optimizer = init_training(config, backbone, sentences, threads)
     batches = _batches(examples, batch_size, updates + 2)
     for batch in batches[:2]:  # warm-up
         nlp.update(batch, sgd=optimizer, drop=0.1)
@@ -205,7 +210,7 @@ def convert_file(path: str, split: bool) -> Dict:
 def _child(queue, func, args):
     try:
         queue.put(("ok", func(*args)))
-    except BaseException as e:  # report, don't hang the parent
+    except BaseException:  # report, don't hang the parent
         import traceback
 
         queue.put(("error", traceback.format_exc()))

@@ -20,27 +20,14 @@ from pathlib import Path
 from typing import Dict, List, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmark_cpu import _load_sentences, _peak_rss_mb, in_child, write_result  # noqa: E402
+from benchmark_cpu import _load_sentences, _peak_rss_mb, in_child, init_training, write_result  # noqa: E402
 
 
 def train_padded(config: str, backbone: str, sentences, size: int, words: int, threads: int, seed: int) -> Dict:
-    import torch
-    from spacy.tokens import Doc
-    from spacy.training import Example
-    from spacy.util import fix_random_seed, load_config, load_model_from_config, registry
+    from spacy.util import fix_random_seed, registry
 
-    from spacy_bert_ner.docs import make_doc
-    from spacy_bert_ner.schemes import tags_to_spans
-
-    torch.set_num_threads(threads)
     fix_random_seed(seed)
-    cfg = load_config(config, overrides={"paths.transformer": backbone}, interpolate=False)
-    nlp = load_model_from_config(cfg, auto_fill=True, validate=True)
-    examples = []
-    for ws, tags in sentences:
-        ref = make_doc(nlp.vocab, [(ws, tags_to_spans(tags, "IOB2").spans)])
-        examples.append(Example(Doc(nlp.vocab, words=ws), ref))
-    optimizer = nlp.initialize(lambda: examples[:500])
+    nlp, examples, optimizer = init_training(config, backbone, sentences, threads)
     batcher = registry.batchers.get("spacy.batch_by_padded.v1")(size=size, buffer=256, discard_oversize=False, get_length=None)
     batches = iter(batcher(examples))
     for _ in range(2):  # warm-up

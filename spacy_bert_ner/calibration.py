@@ -31,7 +31,7 @@ import numpy
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from .components import CONFIDENCE_ATTR, tempered_probs
+from .components import CONFIDENCE_ATTR, chosen_tag_probs
 from .decoding import tags_to_entities
 
 
@@ -199,7 +199,7 @@ class EntityProbs:
         n = len(self.correct)
         if n == 0:
             return numpy.zeros((0,))
-        chosen = tempered_probs(self.rows, temperature)[numpy.arange(len(self.ids)), self.ids]
+        chosen = chosen_tag_probs(self.rows, self.ids, temperature)
         lengths = numpy.bincount(self.entity, minlength=n)
         return numpy.clip(numpy.bincount(self.entity, weights=chosen, minlength=n) / lengths, 0.0, 1.0)
 

@@ -232,16 +232,16 @@ def calibrate_cli(
         msg.warn(f"{problem}: nothing to calibrate")
         _save(output, {"skipped": problem}, markdown, f"Not measured: {problem}.\n", "the note")
         return
-    command = " ".join(["spacy-bert-ner"] + sys.argv[1:])
+    from .scoring import machine_description, today
+
     if fit:
         data, table = _fit_temperature(nlp, model, data_path, n_bins, batch_size, update_model)
-        data["command"] = command
-        _save(output, data, markdown, table, "calibration")
-        return
-    report = calibrate_pipeline(nlp, data_path, n_bins=n_bins, batch_size=batch_size)
-    table = report.markdown(title=f"Confidence calibration of {model} on {data_path}")
-    print(table)
-    data = dict(report.to_dict(), model=model, data=str(data_path), command=command)
+    else:
+        report = calibrate_pipeline(nlp, data_path, n_bins=n_bins, batch_size=batch_size)
+        table = report.markdown(title=f"Confidence calibration of {model} on {data_path}")
+        print(table)
+        data = dict(report.to_dict(), model=model, data=str(data_path))
+    data.update(machine=machine_description(), date=today(), command=" ".join(["spacy-bert-ner"] + sys.argv[1:]))
     _save(output, data, markdown, table, "calibration")
 
 

@@ -222,8 +222,7 @@ class BertNER(TrainablePipe):
     def decode(self, doc: Doc, probs: Floats2d) -> List[Tuple[int, int, str, float]]:
         """``(start, end, label, confidence)`` for every entity of the best valid tag sequence."""
         probs_np, ids = self.decode_ids(doc, probs)
-        tempered = tempered_probs(probs_np, self.temperature)
-        chosen = tempered[numpy.arange(len(ids)), ids] if len(ids) else numpy.zeros((0,))
+        chosen = chosen_tag_probs(probs_np, ids, self.temperature)
         entities = []
         for start, end, label in tags_to_entities([self.tags[i] for i in ids]):
             confidence = float(numpy.clip(chosen[start:end].mean(), 0.0, 1.0))
@@ -327,6 +326,14 @@ def tempered_probs(probs: numpy.ndarray, temperature: float) -> numpy.ndarray:
     logits -= logits.max(axis=1, keepdims=True)
     out = numpy.exp(logits)
     return out / out.sum(axis=1, keepdims=True)
+
+
+def chosen_tag_probs(probs: numpy.ndarray, ids: Sequence[int], temperature: float = 1.0) -> numpy.ndarray:
+    """Each row's tempered probability of its chosen tag ``ids[i]``: the per-token
+    terms that an entity's confidence is the mean of."""
+    if len(ids) == 0:
+        return numpy.zeros((0,))
+    return tempered_probs(probs, temperature)[numpy.arange(len(ids)), numpy.asarray(ids)]
 
 
 def _forget_confidences(doc: Doc) -> None:
