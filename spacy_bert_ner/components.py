@@ -17,7 +17,6 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model
 from thinc.types import Floats2d
 
-from . import optimizers  # noqa: F401  (registers spacy_bert_ner.Adam.v1)
 from . import token_classifier  # noqa: F401  (registers spacy_bert_ner.TokenClassifier.v1)
 from .decoding import OUTSIDE, BiluoDecoder, make_tags, tag_index, tags_to_entities
 

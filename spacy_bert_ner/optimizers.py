@@ -13,7 +13,7 @@ are named by ``named_parameters()``, which always has a dot
 parameter whose name has no dot; a head written in PyTorch would count as
 pretrained, which is what the scale means to leave alone anyway.
 """
-from typing import Tuple
+from typing import Tuple, cast
 
 from thinc.api import Optimizer
 from thinc.optimizers import ADAM_DEFAULTS, FloatOrSeq
@@ -60,7 +60,7 @@ def adam_v1(
     beta2: FloatOrSeq = ADAM_DEFAULTS["beta2"],
     eps: FloatOrSeq = ADAM_DEFAULTS["eps"],
     grad_clip: FloatOrSeq = ADAM_DEFAULTS["grad_clip"],
-    L2_is_weight_decay: bool = True,
+    L2_is_weight_decay: bool = cast(bool, ADAM_DEFAULTS["L2_is_weight_decay"]),
     use_averages: bool = True,
 ) -> Optimizer:
     """thinc's ``Adam.v1`` plus ``head_lr_scale``: the layers trained from scratch
