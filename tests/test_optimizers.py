@@ -3,7 +3,7 @@ import pytest
 from thinc.api import Config, Model, Optimizer
 from spacy.util import registry
 
-from spacy_bert_ner.optimizers import HeadScaledOptimizer, is_head_param
+from spacy_bert_ner.optimizers import HeadScaledOptimizer, is_head_param, transformer_depth
 
 
 def _first_step(optimizer: Optimizer, key) -> numpy.ndarray:
@@ -102,3 +102,52 @@ def test_pipeline_keys_split_into_transformer_and_head(tiny_bert, toy_corpus):
     head_nodes = {node.id for node in nlp.get_pipe("bert_ner").model.walk()}
     assert {key[0] for key in head} <= head_nodes
     assert any(name == "E" for _, name in head)  # the casing hash embeddings
+
+
+@pytest.mark.parametrize(
+    "name,depth",
+    [
+        ("embeddings.word_embeddings.weight", 0),
+        ("embeddings.LayerNorm.bias", 0),
+        ("encoder.layer.0.attention.self.query.weight", 1),
+        ("encoder.layer.11.output.dense.bias", 12),
+        ("transformer.layer.5.ffn.lin1.weight", 6),  # DistilBERT
+        ("pooler.dense.weight", None),
+    ],
+)
+def test_transformer_depth_from_parameter_names(name, depth):
+    assert transformer_depth(name) == depth
+
+
+def test_layer_lr_decay_scales_transformer_layers_from_the_top():
+    optimizer = HeadScaledOptimizer(
+        0.01, head_lr_scale=10.0, layer_lr_decay=0.5, transformer_layers=3, L2=0.0, use_averages=False
+    )
+    step = {name: float(numpy.abs(_first_step(optimizer, (2, name))).max()) for name in (
+        "encoder.layer.2.output.dense.weight",  # top layer: learn_rate
+        "encoder.layer.1.output.dense.weight",
+        "encoder.layer.0.output.dense.weight",
+        "embeddings.word_embeddings.weight",
+        "pooler.dense.weight",  # in no layer: learn_rate
+    )}
+    assert list(step.values()) == pytest.approx([0.01, 0.005, 0.0025, 0.00125, 0.01], rel=1e-3)
+    # the head keeps its own scale, untouched by the layer decay
+    assert float(numpy.abs(_first_step(optimizer, (1, "W"))).max()) == pytest.approx(0.1, rel=1e-3)
+
+
+def test_layer_lr_decay_needs_the_number_of_layers():
+    with pytest.raises(ValueError, match="transformer_layers"):
+        HeadScaledOptimizer(0.001, layer_lr_decay=0.9)
+    with pytest.raises(ValueError, match="layer_lr_decay"):
+        HeadScaledOptimizer(0.001, layer_lr_decay=1.5, transformer_layers=6)
+    optimizer = HeadScaledOptimizer(0.001, layer_lr_decay=0.9, transformer_layers=2, use_averages=False)
+    with pytest.raises(ValueError, match=r"'encoder.layer.4.output.dense.weight' is in layer 4"):
+        _first_step(optimizer, (2, "encoder.layer.4.output.dense.weight"))
+
+
+def test_layer_lr_decay_from_the_registry():
+    cfg = {"o": {"@optimizers": "spacy_bert_ner.Adam.v1", "learn_rate": 0.001,
+                 "layer_lr_decay": 0.8, "transformer_layers": 6, "use_averages": False}}
+    optimizer = registry.resolve(Config(cfg))["o"]
+    assert optimizer.layer_scale("encoder.layer.5.output.dense.weight") == 1.0
+    assert optimizer.layer_scale("embeddings.word_embeddings.weight") == pytest.approx(0.8**6)
