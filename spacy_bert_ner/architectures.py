@@ -1,5 +1,7 @@
-"""Registered model pieces: the transformer name resolver and casing features."""
-from typing import Callable, List, Optional, Tuple
+"""Registered model pieces: the transformer name resolver, the transformer
+model with a choice of hidden layers, and casing features."""
+from functools import partial
+from typing import Any, Callable, List, Optional, Tuple
 
 from spacy.tokens import Doc
 from spacy.util import registry
@@ -37,6 +39,62 @@ def resolve_transformer_name(name: str) -> str:
 @registry.misc("spacy_bert_ner.transformer_name.v1")
 def transformer_name_v1(name: str) -> str:
     return resolve_transformer_name(name)
+
+
+@registry.architectures("spacy_bert_ner.TransformerModel.v1")
+def transformer_model_v1(
+    name: str,
+    get_spans: Callable,
+    tokenizer_config: dict = {},
+    transformer_config: dict = {},
+    mixed_precision: bool = False,
+    grad_scaler_config: dict = {},
+    top_layers: int = 1,
+) -> Model:
+    """spacy-transformers' ``TransformerModel.v3``, whose output is the mean of
+    the transformer's top ``top_layers`` hidden layers instead of the last one.
+
+    ``top_layers = 1`` is exactly ``TransformerModel.v3``. With more, the
+    forward pass asks the Hugging Face model for its hidden states and the
+    listeners get (and backpropagate into) their mean, so every averaged layer
+    gets the NER gradient directly. Useful when the top layer was tuned for
+    something else, such as the MiniLM's mean-pooled sentence embeddings.
+    Only the mean is kept in ``doc._.trf_data``, not every layer.
+    """
+    from spacy_transformers.layers import TransformerModel
+
+    if top_layers < 1:
+        raise ValueError(f"top_layers must be >= 1, got {top_layers}")
+    model = TransformerModel(name, get_spans, tokenizer_config, transformer_config, mixed_precision, grad_scaler_config)
+    if top_layers > 1:
+        wrapper = model.layers[0]
+        wrapper.attrs["convert_inputs"] = partial(_ask_for_hidden_states, wrapper.attrs["convert_inputs"])
+        wrapper.attrs["convert_outputs"] = partial(_mean_of_top_layers, wrapper.attrs["convert_outputs"], top_layers)
+    return model
+
+
+def _ask_for_hidden_states(convert_inputs: Callable, model: Model, inputs: Any, is_train: bool):
+    args_kwargs, backprop = convert_inputs(model, inputs, is_train)
+    args_kwargs.kwargs["output_hidden_states"] = True
+    return args_kwargs, backprop
+
+
+def _mean_of_top_layers(convert_outputs: Callable, top_layers: int, model: Model, inputs_outputs: Any, is_train: bool):
+    from transformers.modeling_outputs import BaseModelOutput
+
+    inputs, output = inputs_outputs
+    hidden = output.hidden_states  # the embeddings, then every layer
+    n_layers = len(hidden) - 1
+    if top_layers > n_layers:
+        raise ValueError(
+            f"top_layers is {top_layers}, but the transformer has {n_layers} layers: "
+            "set [components.transformer.model] top_layers to at most that"
+        )
+    mean = hidden[-top_layers]
+    for layer in hidden[len(hidden) - top_layers + 1 :]:
+        mean = mean + layer
+    mean = mean / top_layers
+    return convert_outputs(model, (inputs, BaseModelOutput(last_hidden_state=mean)), is_train)
 
 
 @registry.architectures("spacy_bert_ner.CasedListener.v1")
