@@ -97,13 +97,16 @@ def heads_table() -> str:
 
 
 def experiments_table() -> str:
-    """One row per run in metrics/experiments/*.json (scripts/run_experiment.sh outputs)."""
+    """One row per run in metrics/experiments/*.json (scripts/run_experiment.sh outputs;
+    other JSONs there, such as probes that trained nothing, have no test scores and are skipped)."""
     lines = [
         "| run | config | data | steps | training time | best dev F1 (step) | test F1 | test F1 per label | conditions |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     for path in sorted((METRICS / "experiments").glob("*.json")):
         m = json.loads(path.read_text())
+        if "ents_f" not in m:
+            continue
         labels = _per_label(m.get("ents_per_type") or {})
         dev = f"{100 * m['best_dev_score']:.1f} ({m.get('best_step')})" if m.get("best_dev_score") is not None else "–"
         lines.append(
