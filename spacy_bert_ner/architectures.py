@@ -57,8 +57,9 @@ def transformer_model_v1(
     ``top_layers = 1`` is exactly ``TransformerModel.v3``. With more, the
     forward pass asks the Hugging Face model for its hidden states and the
     listeners get (and backpropagate into) their mean, so every averaged layer
-    gets the NER gradient directly. Useful when the top layer was tuned for
-    something else, such as the MiniLM's mean-pooled sentence embeddings.
+    gets the NER gradient directly. Meant for a top layer tuned for something
+    else, such as the MiniLM's mean-pooled sentence embeddings; on WikiANN-en,
+    ``top_layers = 2`` did not beat the last layer (metrics/EXPERIMENTS.md).
     Only the mean is kept in ``doc._.trf_data``, not every layer.
     """
     from spacy_transformers.layers import TransformerModel
