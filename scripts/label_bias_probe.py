@@ -12,7 +12,7 @@ a grid and then applied to test.
 """
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Set, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy
 import spacy
@@ -24,12 +24,10 @@ from spacy_bert_ner.calibration import bert_ner_name
 from spacy_bert_ner.decoding import MIN_PROB, BiluoDecoder, tags_to_entities
 from spacy_bert_ner.docs import read_docbin
 from spacy_bert_ner.evaluate import predict_gold_tokens
-from spacy_bert_ner.scoring import machine_description, today
-
-Entity = Tuple[int, int, str]
+from spacy_bert_ner.scoring import Entity, doc_entities, machine_description, score_entities, today
 
 
-def collect(nlp, path: Path, batch_size: int = 64) -> Tuple[List[numpy.ndarray], List[Set[Entity]]]:
+def collect(nlp, path: Path, batch_size: int = 64) -> Tuple[List[numpy.ndarray], List[List[Entity]]]:
     """Log tag probabilities of every gold-tokenised Doc, and its gold entities."""
     name = bert_ner_name(nlp)
     pipe = nlp.get_pipe(name)
@@ -40,7 +38,7 @@ def collect(nlp, path: Path, batch_size: int = 64) -> Tuple[List[numpy.ndarray],
     for i in range(0, len(docs), batch_size):
         for probs in pipe.predict(docs[i : i + batch_size]):
             log_probs.append(numpy.log(numpy.maximum(numpy.asarray(probs, dtype="float64"), MIN_PROB)))
-    return log_probs, [{(e.start, e.end, e.label_) for e in doc.ents} for doc in gold]
+    return log_probs, [doc_entities(doc) for doc in gold]
 
 
 def bias_vector(tags: Sequence[str], biases: Dict[str, float]) -> numpy.ndarray:
@@ -48,16 +46,13 @@ def bias_vector(tags: Sequence[str], biases: Dict[str, float]) -> numpy.ndarray:
 
 
 def micro_f1(decoder: BiluoDecoder, log_probs, golds, bias: numpy.ndarray) -> Tuple[float, float, float]:
-    tp = fp = fn = 0
+    """Entity-level micro F1, P and R of the biased decoding."""
+    pairs = []
     for lp, gold in zip(log_probs, golds):
         ids = decoder.decode(lp + bias) if len(lp) else []
-        pred = set(tags_to_entities([decoder.tags[i] for i in ids]))
-        tp += len(pred & gold)
-        fp += len(pred - gold)
-        fn += len(gold - pred)
-    p = tp / (tp + fp) if tp + fp else 0.0
-    r = tp / (tp + fn) if tp + fn else 0.0
-    return (2 * p * r / (p + r) if p + r else 0.0), p, r
+        pairs.append((gold, tags_to_entities([decoder.tags[i] for i in ids])))
+    scores = score_entities(pairs)
+    return scores["ents_f"], scores["ents_p"], scores["ents_r"]
 
 
 def main(
@@ -71,7 +66,7 @@ def main(
 ) -> None:
     nlp = spacy.load(model)
     pipe = nlp.get_pipe(bert_ner_name(nlp))
-    decoder = BiluoDecoder(pipe.tags)
+    decoder = pipe.decoder
     start = time.time()
     dev = collect(nlp, corpus / "dev.spacy")
     test = collect(nlp, corpus / "test.spacy")

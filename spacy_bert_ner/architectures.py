@@ -91,10 +91,7 @@ def _mean_of_top_layers(convert_outputs: Callable, top_layers: int, model: Model
             f"top_layers is {top_layers}, but the transformer has {n_layers} layers: "
             "set [components.transformer.model] top_layers to at most that"
         )
-    mean = hidden[-top_layers]
-    for layer in hidden[len(hidden) - top_layers + 1 :]:
-        mean = mean + layer
-    mean = mean / top_layers
+    mean = sum(hidden[-top_layers:]) / top_layers
     return convert_outputs(model, (inputs, BaseModelOutput(last_hidden_state=mean)), is_train)
 
 

@@ -54,7 +54,6 @@ class HeadScaledOptimizer(Optimizer):
     (head) parameters by ``head_lr_scale``, transformer layers by ``layer_lr_decay``."""
 
     head_lr_scale: float
-
     layer_lr_decay: float
     transformer_layers: int
 
@@ -79,27 +78,21 @@ class HeadScaledOptimizer(Optimizer):
         self.head_lr_scale = float(head_lr_scale)
         self.layer_lr_decay = float(layer_lr_decay)
         self.transformer_layers = int(transformer_layers)
-        self._layer_scales: dict = {}
 
     def layer_scale(self, name: str) -> float:
         """The learning-rate multiplier of a transformer parameter."""
         if self.layer_lr_decay == 1:
             return 1.0
-        scale = self._layer_scales.get(name)
-        if scale is None:
-            depth = transformer_depth(name)
-            if depth is None:
-                scale = 1.0
-            elif depth > self.transformer_layers:
-                raise ValueError(
-                    f"Parameter {name!r} is in layer {depth - 1}, but transformer_layers is "
-                    f"{self.transformer_layers}: set [training.optimizer] transformer_layers "
-                    "to the transformer's number of layers"
-                )
-            else:
-                scale = self.layer_lr_decay ** (self.transformer_layers - depth)
-            self._layer_scales[name] = scale
-        return scale
+        depth = transformer_depth(name)
+        if depth is None:
+            return 1.0
+        if depth > self.transformer_layers:
+            raise ValueError(
+                f"Parameter {name!r} is in layer {depth - 1}, but transformer_layers is "
+                f"{self.transformer_layers}: set [training.optimizer] transformer_layers "
+                "to the transformer's number of layers"
+            )
+        return self.layer_lr_decay ** (self.transformer_layers - depth)
 
     def __call__(
         self,
