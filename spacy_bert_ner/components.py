@@ -69,6 +69,7 @@ register_extensions()
         "model": DEFAULT_MODEL,
         "threshold": 0.0,
         "temperature": 1.0,
+        "label_smoothing": 0.0,
         "spans_key": DEFAULT_SPANS_KEY,
         "scorer": {"@scorers": "spacy.ner_scorer.v1"},
     },
@@ -82,9 +83,19 @@ def make_bert_ner(
     spans_key: Optional[str],
     scorer: Optional[Callable],
     temperature: float = 1.0,
+    label_smoothing: float = 0.0,
 ) -> "BertNER":
     """Create a ``bert_ner`` component (see :class:`BertNER`)."""
-    return BertNER(nlp.vocab, model, name, threshold=threshold, temperature=temperature, spans_key=spans_key, scorer=scorer)
+    return BertNER(
+        nlp.vocab,
+        model,
+        name,
+        threshold=threshold,
+        temperature=temperature,
+        label_smoothing=label_smoothing,
+        spans_key=spans_key,
+        scorer=scorer,
+    )
 
 
 class BertNER(TrainablePipe):
@@ -114,7 +125,9 @@ class BertNER(TrainablePipe):
     * Training: softmax cross-entropy against the gold BILUO tags of
       ``example.reference``, aligned to the predicted tokens; tokens with
       no gold tag (missing or misaligned) are left out of the loss, which is
-      the mean over the labelled tokens of the batch.
+      the mean over the labelled tokens of the batch. With
+      ``label_smoothing`` = e > 0 the target of a labelled token is
+      ``(1 - e)`` on its gold tag plus ``e`` spread evenly over all tags.
     """
 
     def __init__(
@@ -125,6 +138,7 @@ class BertNER(TrainablePipe):
         *,
         threshold: float = 0.0,
         temperature: float = 1.0,
+        label_smoothing: float = 0.0,
         spans_key: Optional[str] = DEFAULT_SPANS_KEY,
         scorer: Optional[Callable] = None,
     ) -> None:
@@ -135,6 +149,7 @@ class BertNER(TrainablePipe):
         self.cfg: Dict[str, Any] = {"labels": []}
         self.threshold = threshold
         self.temperature = temperature
+        self.label_smoothing = label_smoothing
         self.spans_key = spans_key
         self.scorer = scorer
         self._decoder: Optional[BiluoDecoder] = None
@@ -162,6 +177,17 @@ class BertNER(TrainablePipe):
         if not float(value) > 0.0 or not numpy.isfinite(float(value)):
             raise ValueError(f"temperature must be a positive number, got {value}")
         self._temperature = float(value)
+
+    @property
+    def label_smoothing(self) -> float:
+        """Training targets put this much probability mass evenly on all tags (0.0: one-hot targets)."""
+        return self._label_smoothing
+
+    @label_smoothing.setter
+    def label_smoothing(self, value: float) -> None:
+        if not 0.0 <= float(value) < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {value}")
+        self._label_smoothing = float(value)
 
     @property
     def labels(self) -> Tuple[str, ...]:
@@ -289,7 +315,8 @@ class BertNER(TrainablePipe):
 
     def get_loss(self, examples: Iterable[Example], scores: Sequence[Floats2d]) -> Tuple[float, List[Floats2d]]:
         """Mean softmax cross-entropy over tokens with a known gold tag, and its
-        gradient with respect to the logits (``probs - truth``, 0 on masked tokens)."""
+        gradient with respect to the logits (``probs - truth``, 0 on masked tokens;
+        ``truth`` is label-smoothed when ``label_smoothing`` > 0)."""
         validate_examples(examples, "BertNER.get_loss")
         ops = self.model.ops
         tag_ids = tag_index(self.tags)
@@ -303,17 +330,21 @@ class BertNER(TrainablePipe):
             n_labelled += len(rows)
         loss = 0.0
         d_scores: List[Floats2d] = []
+        smooth = self.label_smoothing
         for (rows, cols), probs in zip(rows_per_doc, scores):
+            n_tags = probs.shape[1]
             truth = numpy.zeros(probs.shape, dtype="float32")
             mask = numpy.zeros((probs.shape[0], 1), dtype="float32")
-            truth[rows, cols] = 1.0
+            truth[rows] = smooth / n_tags
+            truth[rows, cols] += 1.0 - smooth
             mask[rows] = 1.0
-            d_probs = (probs - ops.asarray2f(truth)) * ops.asarray2f(mask)
+            truth_x = ops.asarray2f(truth)
+            d_probs = (probs - truth_x) * ops.asarray2f(mask)
             if n_labelled:
                 d_probs = d_probs / n_labelled
                 if len(rows):
-                    picked = probs[ops.asarray1i(rows), ops.asarray1i(cols)]
-                    loss -= float(ops.xp.log(ops.xp.maximum(picked, 1e-12)).sum()) / n_labelled
+                    log_probs = ops.xp.log(ops.xp.maximum(probs, 1e-12))
+                    loss -= float((truth_x * log_probs).sum()) / n_labelled
             d_scores.append(d_probs)
         return loss, d_scores
 

@@ -244,6 +244,39 @@ def test_bert_ner_loss_masks_tokens_without_gold_tags():
     assert grad[2, tags.index("U-PER")] == pytest.approx(0.2 / 3)
 
 
+
+def test_bert_ner_label_smoothing_spreads_the_target_over_all_tags():
+    nlp, pipe = make_pipe(labels=("PER",))
+    tags = list(pipe.tags)  # 5 tags
+    words = ["anna", "smith", "is", "here"]
+    gold = Doc(nlp.vocab, words=words, ents=["B-PER", "I-PER", "O", None])
+    example = Example(Doc(nlp.vocab, words=words), gold)
+    probs = numpy.full((4, len(tags)), 0.2, dtype="float32")
+    pipe.label_smoothing = 0.1
+    loss, d_scores = pipe.get_loss([example], [probs])
+    # smoothed targets sum to 1 on every labelled token, so the loss is still -log 0.2
+    assert loss == pytest.approx(-math.log(0.2))
+    grad = d_scores[0]
+    assert numpy.allclose(grad[3], 0.0)
+    gold_target = 0.9 + 0.1 / 5
+    assert grad[0, tags.index("B-PER")] == pytest.approx((0.2 - gold_target) / 3)
+    assert grad[0, tags.index("O")] == pytest.approx((0.2 - 0.1 / 5) / 3)
+    assert numpy.allclose(grad[:3].sum(axis=1), 0.0, atol=1e-7)
+    # a confident correct prediction is no longer a zero-loss, zero-gradient point
+    sharp = one_hot_probs(tags, ["B-PER", "L-PER", "O", "O"], [0.999] * 4)
+    _, d_sharp = pipe.get_loss([example], [sharp])
+    assert d_sharp[0][0, tags.index("B-PER")] > 0
+
+
+def test_bert_ner_label_smoothing_setting_is_checked_and_configurable():
+    nlp = spacy.blank("en")
+    pipe = nlp.add_pipe("bert_ner", config={"label_smoothing": 0.05})
+    assert pipe.label_smoothing == 0.05
+    assert nlp.config["components"]["bert_ner"]["label_smoothing"] == 0.05
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="label_smoothing"):
+            pipe.label_smoothing = bad
+
 def test_bert_ner_component_bytes_keep_labels():
     nlp, pipe = make_pipe()
     nlp2 = spacy.blank("en")
