@@ -50,6 +50,7 @@ def transformer_model_v1(
     mixed_precision: bool = False,
     grad_scaler_config: dict = {},
     top_layers: int = 1,
+    case_types: bool = False,
 ) -> Model:
     """spacy-transformers' ``TransformerModel.v3``, whose output is the mean of
     the transformer's top ``top_layers`` hidden layers instead of the last one.
@@ -61,6 +62,17 @@ def transformer_model_v1(
     else, such as the MiniLM's mean-pooled sentence embeddings; on WikiANN-en,
     ``top_layers = 2`` did not beat the last layer (metrics/EXPERIMENTS.md).
     Only the mean is kept in ``doc._.trf_data``, not every layer.
+
+    ``case_types = True`` gives an uncased transformer its input's casing. Each
+    wordpiece's token type id becomes the case of its characters in the text
+    (see ``case_type``), and the model's token type embeddings grow to
+    ``N_CASE_TYPES`` rows, every row a copy of the pretrained row 0, so the
+    model starts out computing exactly what it did before and fine-tuning
+    learns one vector per case. Unlike features beside the listener, the casing
+    enters below the first attention layer, so it can inform every token's
+    context. It needs a fast tokenizer (for the character offsets) and a model
+    with token type embeddings (BERT, MiniLM, RoBERTa; not DistilBERT), and it
+    replaces sentence-pair segment ids, which NER does not use.
     """
     from spacy_transformers.layers import TransformerModel
 
@@ -71,7 +83,90 @@ def transformer_model_v1(
         wrapper = model.layers[0]
         wrapper.attrs["convert_inputs"] = partial(_ask_for_hidden_states, wrapper.attrs["convert_inputs"])
         wrapper.attrs["convert_outputs"] = partial(_mean_of_top_layers, wrapper.attrs["convert_outputs"], top_layers)
+    if case_types:
+        model._func = _forward_with_case_types
+        model.attrs["set_transformer"] = partial(_set_transformer_with_case_types, model.attrs["set_transformer"])
     return model
+
+
+N_CASE_TYPES = 4  # see case_type
+
+
+def case_type(piece: str) -> int:
+    """The case of a wordpiece's characters: 0 no capitals (lower case, digits,
+    punctuation, special tokens), 1 a capital first (``Paris``, ``A``), 2 all
+    capitals (``NATO``), 3 capitals elsewhere (``iPhone``)."""
+    if piece[:1].isupper():
+        return 2 if len(piece) > 1 and piece.isupper() else 1
+    return 3 if any(c.isupper() for c in piece) else 0
+
+
+def case_type_ids(texts: List[str], offsets: Any) -> Any:
+    """Token type ids from each wordpiece's ``(start, end)`` character offsets
+    into its text (shape ``(n_texts, n_pieces, 2)``); ``(0, 0)`` is a special
+    or padding token and gets 0."""
+    import numpy
+
+    ids = numpy.zeros(offsets.shape[:2], dtype="int64")
+    for i, text in enumerate(texts):
+        for j, (start, end) in enumerate(offsets[i].tolist()):
+            if end > start:
+                ids[i, j] = case_type(text[start:end])
+    return ids
+
+
+def _set_transformer_with_case_types(set_transformer: Callable, model: Model, hf_model: Any) -> None:
+    """Set the freshly loaded Hugging Face model, then grow its token type
+    embeddings to one row per case, each a copy of row 0."""
+    import torch
+
+    embeddings = getattr(hf_model.transformer, "embeddings", None)
+    token_types = getattr(embeddings, "token_type_embeddings", None)
+    if token_types is None:
+        raise ValueError(
+            f"case_types needs a transformer with token type embeddings (BERT, MiniLM, RoBERTa), "
+            f"but {type(hf_model.transformer).__name__} has none: set "
+            "[components.transformer.model] case_types = false"
+        )
+    if token_types.num_embeddings < N_CASE_TYPES:
+        grown = torch.nn.Embedding(N_CASE_TYPES, token_types.embedding_dim)
+        with torch.no_grad():
+            grown.weight.copy_(token_types.weight[0].expand(N_CASE_TYPES, -1))
+        grown.to(token_types.weight.device)
+        embeddings.token_type_embeddings = grown
+        hf_model.transformer.config.type_vocab_size = N_CASE_TYPES
+    set_transformer(model, hf_model)
+
+
+def _forward_with_case_types(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Any, Callable]:
+    """spacy-transformers' ``TransformerModel`` forward pass, with the case of
+    each wordpiece as its token type id."""
+    from spacy_transformers.align import get_alignment_via_offset_mapping
+    from spacy_transformers.data_classes import FullTransformerBatch, WordpieceBatch
+    from spacy_transformers.layers.transformer_model import huggingface_tokenize
+    from spacy_transformers.truncate import truncate_oversize_splits
+
+    nested_spans = model.attrs["get_spans"](docs)
+    flat_spans = [span for doc_spans in nested_spans for span in doc_spans]
+    texts = [span.text for span in flat_spans]
+    batch_encoding = huggingface_tokenize(model.tokenizer, texts)
+    if "offset_mapping" not in batch_encoding:
+        raise ValueError(
+            "case_types needs a fast tokenizer for the wordpieces' character offsets: set "
+            "[components.transformer.model.tokenizer_config] use_fast = true"
+        )
+    batch_encoding["token_type_ids"] = case_type_ids(texts, batch_encoding["offset_mapping"])
+    wordpieces = WordpieceBatch.from_batch_encoding(batch_encoding)
+    align = get_alignment_via_offset_mapping(flat_spans, batch_encoding["offset_mapping"])
+    wordpieces, align = truncate_oversize_splits(wordpieces, align, model.tokenizer.model_max_length)
+    model_output, backprop_tensors = model.layers[0](wordpieces, is_train)
+    output = FullTransformerBatch(spans=nested_spans, wordpieces=wordpieces, model_output=model_output, align=align)
+
+    def backprop(d_output: Any) -> List[Doc]:
+        backprop_tensors(d_output.model_output)
+        return docs
+
+    return output, backprop
 
 
 def _ask_for_hidden_states(convert_inputs: Callable, model: Model, inputs: Any, is_train: bool):
