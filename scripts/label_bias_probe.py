@@ -21,24 +21,16 @@ import typer
 from wasabi import msg
 
 from spacy_bert_ner.calibration import bert_ner_name
-from spacy_bert_ner.decoding import MIN_PROB, BiluoDecoder, tags_to_entities
+from spacy_bert_ner.decoding import BiluoDecoder, tags_to_entities
 from spacy_bert_ner.docs import read_docbin
-from spacy_bert_ner.evaluate import predict_gold_tokens
+from spacy_bert_ner.evaluate import tag_log_probs
 from spacy_bert_ner.scoring import Entity, doc_entities, machine_description, score_entities, today
 
 
 def collect(nlp, path: Path, batch_size: int = 64) -> Tuple[List[numpy.ndarray], List[List[Entity]]]:
     """Log tag probabilities of every gold-tokenised Doc, and its gold entities."""
-    name = bert_ner_name(nlp)
-    pipe = nlp.get_pipe(name)
     gold = list(read_docbin(path, nlp.vocab))
-    with nlp.select_pipes(disable=[name]):
-        docs = predict_gold_tokens(nlp, gold, batch_size)
-    log_probs: List[numpy.ndarray] = []
-    for i in range(0, len(docs), batch_size):
-        for probs in pipe.predict(docs[i : i + batch_size]):
-            log_probs.append(numpy.log(numpy.maximum(numpy.asarray(probs, dtype="float64"), MIN_PROB)))
-    return log_probs, [doc_entities(doc) for doc in gold]
+    return tag_log_probs(nlp, gold, batch_size), [doc_entities(doc) for doc in gold]
 
 
 def bias_vector(tags: Sequence[str], biases: Dict[str, float]) -> numpy.ndarray:

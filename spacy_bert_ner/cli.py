@@ -1,7 +1,7 @@
 """The ``spacy-bert-ner`` command line: thin shells over the package's functions."""
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from wasabi import msg
@@ -305,6 +305,21 @@ def package_cli(
         readme = model_card(model, metrics, name, version)
     wheel = package(model, output_dir, name, version, metrics_path=metrics, readme=readme)
     msg.good(f"Built {wheel}", f"pip install {wheel}")
+
+
+@app.command("average")
+def average_cli(
+    output_dir: Path = typer.Argument(..., help="Where to save the averaged pipeline"),
+    models: List[Path] = typer.Argument(..., help="Two or more trained pipelines: same config and seed, other settings free"),
+) -> None:
+    """Average the weights of pipelines fine-tuned from the same start (a model soup): one model, ensemble-like scores."""
+    from .averaging import average_pipelines
+
+    try:
+        average_pipelines(models, output_dir)
+    except (ValueError, OSError) as error:
+        _fail(error)
+    msg.good(f"Saved the weight average of {len(models)} pipelines to {output_dir}")
 
 
 @app.command("predict")

@@ -3,6 +3,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Union
 
+import numpy
 import srsly
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -22,6 +23,24 @@ def blank_copy(doc: Doc, vocab) -> Doc:
 
 def predict_gold_tokens(nlp: Language, gold: List[Doc], batch_size: int = 64) -> List[Doc]:
     return list(pipe_by_length(nlp, (blank_copy(d, nlp.vocab) for d in gold), batch_size=batch_size))
+
+
+def tag_log_probs(nlp: Language, gold: List[Doc], batch_size: int = 64) -> List[numpy.ndarray]:
+    """The ``bert_ner`` tag log-probabilities (float64, one ``(len(doc), n_tags)``
+    array per Doc) of ``nlp`` on gold-tokenised Docs, before decoding. For
+    probes that change the decoding: biases, ensembles."""
+    from .calibration import bert_ner_name
+    from .decoding import MIN_PROB
+
+    name = bert_ner_name(nlp)
+    pipe = nlp.get_pipe(name)
+    with nlp.select_pipes(disable=[name]):
+        docs = predict_gold_tokens(nlp, gold, batch_size)
+    log_probs: List[numpy.ndarray] = []
+    for i in range(0, len(docs), batch_size):
+        for probs in pipe.predict(docs[i : i + batch_size]):
+            log_probs.append(numpy.log(numpy.maximum(numpy.asarray(pipe.model.ops.to_numpy(probs), dtype="float64"), MIN_PROB)))
+    return log_probs
 
 
 def load_train_log(path: Union[str, Path]) -> List[Dict]:
