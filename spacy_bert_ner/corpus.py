@@ -1,6 +1,6 @@
 """Splitting sentences into train/dev/test and grouping sentences into Docs."""
 import random
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, TypeVar
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
 from spacy.training import Corpus
 from spacy.util import registry
@@ -71,5 +71,36 @@ def length_sorted_corpus_v1(path, gold_preproc: bool = False, max_length: int = 
 
     def read(nlp):
         return sorted(corpus(nlp), key=lambda eg: len(eg.reference))
+
+    return read
+
+
+@registry.readers("spacy_bert_ner.ShuffledCorpus.v1")
+def shuffled_corpus_v1(
+    path,
+    shuffle_seed: int = 0,
+    gold_preproc: bool = False,
+    max_length: int = 0,
+    limit: int = 0,
+    augmenter: Optional[Callable] = None,
+):
+    """spaCy's ``Corpus`` with the examples shuffled by their own seed.
+
+    ``spacy train`` shuffles the training examples every epoch with the RNG
+    that ``[training] seed`` also uses to initialise the weights, so with
+    spaCy's reader the data order cannot change without the initial weights
+    changing too. This reader permutes the examples first, with
+    ``shuffle_seed``, so runs that share ``seed`` (the same start) see the data
+    in different orders: the members of a weight average
+    (``spacy-bert-ner average``). ``shuffle_seed = 0`` keeps the file's order,
+    exactly like ``spacy.Corpus.v1``.
+    """
+    corpus = Corpus(path, gold_preproc=gold_preproc, max_length=max_length, limit=limit, augmenter=augmenter)
+
+    def read(nlp):
+        examples = list(corpus(nlp))
+        if shuffle_seed:
+            random.Random(shuffle_seed).shuffle(examples)
+        return examples
 
     return read

@@ -91,6 +91,27 @@ def test_length_sorted_corpus_sorts_and_keeps_every_example(toy_corpus):
     assert sorted(eg.reference.text for eg in examples) == plain
 
 
+def test_shuffled_corpus_orders_by_its_own_seed_and_keeps_every_example(toy_corpus):
+    import random
+
+    from spacy.training import Corpus
+
+    nlp = spacy.blank("en")
+    texts = lambda read: [eg.reference.text for eg in read(nlp)]  # noqa: E731
+    make = registry.readers.get("spacy_bert_ner.ShuffledCorpus.v1")
+    plain = texts(Corpus(toy_corpus / "train.spacy"))
+    assert texts(make(toy_corpus / "train.spacy")) == plain  # seed 0: the file's order
+    one, two = texts(make(toy_corpus / "train.spacy", shuffle_seed=1)), texts(make(toy_corpus / "train.spacy", shuffle_seed=2))
+    assert one != plain and one != two and sorted(one) == sorted(two) == sorted(plain)
+    assert texts(make(toy_corpus / "train.spacy", shuffle_seed=1)) == one  # stable
+    # the global RNG (spaCy's epoch shuffle, seeded by [training] seed) is left alone
+    random.seed(7)
+    expected = random.random()
+    random.seed(7)
+    texts(make(toy_corpus / "train.spacy", shuffle_seed=3))
+    assert random.random() == expected
+
+
 def test_every_shipped_config_builds_and_validates(tiny_bert):
     """configs/*.cfg (CPU and GPU, ner and bert_ner) fill, validate and build with a local transformer."""
     from thinc.api import Config
