@@ -6,6 +6,7 @@ import pytest
 import spacy
 from typer.testing import CliRunner
 
+from spacy_bert_ner.architectures import N_CASE_TYPES
 from spacy_bert_ner.averaging import average_pipelines, average_weights
 from spacy_bert_ner.cli import app
 
@@ -79,15 +80,34 @@ def test_average_refuses_pipelines_that_differ(two_runs, trained_ner, tiny_bert,
     a, _ = two_runs
     with pytest.raises(ValueError, match="components"):
         average_weights([spacy.load(a), spacy.load(trained_ner)])  # bert_ner against ner
+    narrow = _train(tiny_bert, toy_corpus, tmp_path / "narrow", **{"components.bert_ner.model.tok2vec.features.width": 32})
+    with pytest.raises(ValueError, match="differs in shape"):
+        average_weights([spacy.load(a), spacy.load(narrow)])
+    with pytest.raises(ValueError, match="at least two pipelines"):
+        average_pipelines([a], tmp_path / "one")
+
+
+def test_average_with_and_without_case_types(two_runs, tiny_bert, toy_corpus, tmp_path):
+    """A transformer without case_types counts as one whose case rows all equal its row 0."""
+    a, _ = two_runs
     cased = _train(
         tiny_bert, toy_corpus, tmp_path / "cased",
         **{"components.transformer.model.@architectures": "spacy_bert_ner.TransformerModel.v1",
            "components.transformer.model.case_types": True},
     )
-    with pytest.raises(ValueError, match="token_type_embeddings.weight differs in shape"):
-        average_weights([spacy.load(a), spacy.load(cased)])
-    with pytest.raises(ValueError, match="at least two pipelines"):
-        average_pipelines([a], tmp_path / "one")
+    key = "embeddings.token_type_embeddings.weight"
+    rows_a = spacy.load(a).get_pipe("transformer").model.transformer.state_dict()[key].numpy()
+    rows_c = spacy.load(cased).get_pipe("transformer").model.transformer.state_dict()[key].numpy()
+    assert rows_a.shape[0] == 2 and rows_c.shape[0] == N_CASE_TYPES
+    out = average_pipelines([cased, a], tmp_path / "soup")
+    soup = spacy.load(out)
+    assert soup.config["components"]["transformer"]["model"]["case_types"] is True
+    rows = soup.get_pipe("transformer").model.transformer.state_dict()[key].numpy()
+    numpy.testing.assert_allclose(rows, (rows_c + rows_a[0]) / 2, rtol=1e-5, atol=1e-6)
+    assert soup("anna works at acme .").text == "anna works at acme ."
+    # without case_types on either side, nothing is padded
+    assert spacy.load(average_pipelines(list(two_runs), tmp_path / "plain")).get_pipe(
+        "transformer").model.transformer.state_dict()[key].shape[0] == 2
 
 
 def test_average_cli(two_runs, tmp_path):
