@@ -368,6 +368,23 @@ def test_bert_ner_confidences_lie_in_unit_interval(bert_ner_nlp, toy_corpus):
     assert from_path.to_dict()["ece"] == pytest.approx(report.ece) and from_path.extra["docs"] == len(docs)
 
 
+def test_tag_log_probs_decode_to_the_pipelines_entities(bert_ner_nlp, toy_corpus):
+    """The probes' tag log-probabilities are the pipe's own: decoded, they give its entities."""
+    from spacy_bert_ner.decoding import tags_to_entities
+    from spacy_bert_ner.evaluate import predict_gold_tokens, tag_log_probs
+
+    gold = toy_gold(bert_ner_nlp, toy_corpus)
+    pipe = bert_ner_nlp.get_pipe("bert_ner")
+    log_probs = tag_log_probs(bert_ner_nlp, gold, batch_size=7)
+    assert [lp.shape for lp in log_probs] == [(len(doc), len(pipe.tags)) for doc in gold]
+    for lp in log_probs:
+        numpy.testing.assert_allclose(numpy.exp(lp).sum(axis=1), 1.0, rtol=1e-4)
+    predicted = predict_gold_tokens(bert_ner_nlp, gold)
+    for lp, doc in zip(log_probs, predicted):
+        ents = tags_to_entities([pipe.tags[i] for i in pipe.decoder.decode(lp)])
+        assert ents == [(e.start, e.end, e.label_) for e in doc.ents]
+
+
 def test_bert_ner_calibrate_cli_writes_reliability_table(trained_bert_ner, toy_corpus, tmp_path):
     import json
 
