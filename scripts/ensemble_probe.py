@@ -21,10 +21,10 @@ import srsly
 import typer
 from wasabi import msg
 
-from spacy_bert_ner.calibration import bert_ner_name
+from spacy_bert_ner.components import bert_ner_name
 from spacy_bert_ner.docs import read_docbin
 from spacy_bert_ner.evaluate import tag_log_probs
-from spacy_bert_ner.decoding import tags_to_entities
+from spacy_bert_ner.decoding import clamped_log, tags_to_entities
 from spacy_bert_ner.scoring import doc_entities, machine_description, score_entities, today
 
 
@@ -58,7 +58,7 @@ def main(
         pairs = []
         for i, gold_ents in enumerate(golds):
             probs = numpy.mean([all_probs[m][i] for m in members], axis=0)
-            ids = decoder.decode(numpy.log(numpy.maximum(probs, 1e-12))) if len(probs) else []
+            ids = decoder.decode(clamped_log(probs)) if len(probs) else []
             pairs.append((gold_ents, tags_to_entities([tags[j] for j in ids])))
         return score_entities(pairs)
 

@@ -20,7 +20,7 @@ import srsly
 import typer
 from wasabi import msg
 
-from spacy_bert_ner.calibration import bert_ner_name
+from spacy_bert_ner.components import bert_ner_name
 from spacy_bert_ner.decoding import BiluoDecoder, tags_to_entities
 from spacy_bert_ner.docs import read_docbin
 from spacy_bert_ner.evaluate import tag_log_probs

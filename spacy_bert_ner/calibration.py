@@ -204,25 +204,13 @@ class EntityProbs:
         return numpy.clip(numpy.bincount(self.entity, weights=chosen, minlength=n) / lengths, 0.0, 1.0)
 
 
-def bert_ner_name(nlp: Language) -> str:
-    """The name of the pipeline's ``bert_ner`` component (the first, if several)."""
-    for name in nlp.pipe_names:
-        if nlp.get_pipe_meta(name).factory == "bert_ner":
-            return name
-    raise ValueError(f"no bert_ner component in the pipeline {nlp.pipe_names}")
-
-
 def collect_entity_probs(nlp: Language, gold_docs: Sequence[Doc], batch_size: int = 64) -> EntityProbs:
     """Run ``nlp`` up to its ``bert_ner`` over gold-tokenised copies of ``gold_docs`` and
     keep, for every predicted entity, its tokens' probability rows and correctness."""
-    from .evaluate import predict_gold_tokens
+    from .evaluate import predict_before_bert_ner
 
     gold_docs = list(gold_docs)
-    name = bert_ner_name(nlp)
-    pipe = nlp.get_pipe(name)
-    after = nlp.pipe_names[nlp.pipe_names.index(name):]
-    with nlp.select_pipes(disable=after):
-        docs = predict_gold_tokens(nlp, list(gold_docs), batch_size)
+    pipe, docs = predict_before_bert_ner(nlp, gold_docs, batch_size)
     rows: List[numpy.ndarray] = []
     ids: List[numpy.ndarray] = []
     entity: List[numpy.ndarray] = []

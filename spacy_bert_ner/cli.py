@@ -247,7 +247,8 @@ def calibrate_cli(
 
 def _fit_temperature(nlp, model: str, data_path: Path, n_bins: int, batch_size: int, update_model: bool):
     """Fit the temperature; the JSON data (calibration after, plus ``before``) and the Markdown of both tables."""
-    from .calibration import bert_ner_name, collect_entity_probs, fit_temperature, reliability_table, set_model_temperature
+    from .calibration import collect_entity_probs, fit_temperature, reliability_table, set_model_temperature
+    from .components import bert_ner_name
     from .docs import read_docbin
 
     name = bert_ner_name(nlp)

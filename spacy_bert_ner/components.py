@@ -349,6 +349,14 @@ class BertNER(TrainablePipe):
         return loss, d_scores
 
 
+def bert_ner_name(nlp: Language) -> str:
+    """The name of the pipeline's ``bert_ner`` component (the first, if several)."""
+    for name in nlp.pipe_names:
+        if nlp.get_pipe_meta(name).factory == "bert_ner":
+            return name
+    raise ValueError(f"no bert_ner component in the pipeline {nlp.pipe_names}")
+
+
 def tempered_probs(probs: numpy.ndarray, temperature: float) -> numpy.ndarray:
     """``softmax(log probs / temperature)`` row by row (``probs`` itself at temperature 1)."""
     if temperature == 1.0 or probs.size == 0:

@@ -96,12 +96,18 @@ class BiluoDecoder:
         ``sent_starts[i]`` marks token ``i`` as a sentence start; entities then
         never cross a sentence boundary. ``None`` decodes the whole sequence.
         """
-        log_probs = numpy.log(numpy.maximum(numpy.asarray(probs, dtype="float64"), MIN_PROB))
+        log_probs = clamped_log(probs)
         bounds = segment_bounds(len(log_probs), sent_starts)
         ids: List[int] = []
         for start, end in bounds:
             ids.extend(self.decode(log_probs[start:end]))
         return ids
+
+
+def clamped_log(probs: numpy.ndarray) -> numpy.ndarray:
+    """The float64 log of a probability matrix, probabilities below ``MIN_PROB``
+    raised to it first, so no score is ``-inf``."""
+    return numpy.log(numpy.maximum(numpy.asarray(probs, dtype="float64"), MIN_PROB))
 
 
 def segment_bounds(n: int, sent_starts: Optional[Sequence[bool]] = None) -> List[Tuple[int, int]]:

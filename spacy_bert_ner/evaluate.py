@@ -1,7 +1,7 @@
 """Running a pipeline over gold-tokenised data and scoring the entities."""
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import numpy
 import srsly
@@ -9,6 +9,8 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from .batching import pipe_by_length
+from .components import BertNER, bert_ner_name
+from .decoding import clamped_log
 from .docs import read_docbin
 from .scoring import machine_description, score_docs, today
 
@@ -25,21 +27,25 @@ def predict_gold_tokens(nlp: Language, gold: List[Doc], batch_size: int = 64) ->
     return list(pipe_by_length(nlp, (blank_copy(d, nlp.vocab) for d in gold), batch_size=batch_size))
 
 
+def predict_before_bert_ner(nlp: Language, gold: List[Doc], batch_size: int = 64) -> Tuple[BertNER, List[Doc]]:
+    """The pipeline's ``bert_ner`` component, and gold-tokenised copies of
+    ``gold`` run through the components before it: the input of its ``predict``."""
+    name = bert_ner_name(nlp)
+    after = nlp.pipe_names[nlp.pipe_names.index(name):]
+    with nlp.select_pipes(disable=after):
+        docs = predict_gold_tokens(nlp, gold, batch_size)
+    return nlp.get_pipe(name), docs
+
+
 def tag_log_probs(nlp: Language, gold: List[Doc], batch_size: int = 64) -> List[numpy.ndarray]:
     """The ``bert_ner`` tag log-probabilities (float64, one ``(len(doc), n_tags)``
     array per Doc) of ``nlp`` on gold-tokenised Docs, before decoding. For
     probes that change the decoding: biases, ensembles."""
-    from .calibration import bert_ner_name
-    from .decoding import MIN_PROB
-
-    name = bert_ner_name(nlp)
-    pipe = nlp.get_pipe(name)
-    with nlp.select_pipes(disable=[name]):
-        docs = predict_gold_tokens(nlp, gold, batch_size)
+    pipe, docs = predict_before_bert_ner(nlp, gold, batch_size)
     log_probs: List[numpy.ndarray] = []
     for i in range(0, len(docs), batch_size):
         for probs in pipe.predict(docs[i : i + batch_size]):
-            log_probs.append(numpy.log(numpy.maximum(numpy.asarray(pipe.model.ops.to_numpy(probs), dtype="float64"), MIN_PROB)))
+            log_probs.append(clamped_log(pipe.model.ops.to_numpy(probs)))
     return log_probs
 
 
