@@ -115,26 +115,38 @@ def case_type_ids(texts: List[str], offsets: Any) -> Any:
     return ids
 
 
+def token_type_embeddings(transformer: Any) -> Any:
+    """A Hugging Face model's token type embeddings (a ``torch.nn.Embedding``), or None."""
+    return getattr(getattr(transformer, "embeddings", None), "token_type_embeddings", None)
+
+
+def grow_token_types(transformer: Any, rows: int) -> None:
+    """Give a Hugging Face model with token type embeddings ``rows`` of them,
+    every row a copy of row 0, if it has fewer. A model that only ever saw
+    token type 0 (no ``case_types``) computes the same as before, which is how
+    ``case_types`` starts and how such a model averages with one that has it."""
+    import torch
+
+    token_types = token_type_embeddings(transformer)
+    if token_types.num_embeddings >= rows:
+        return
+    grown = torch.nn.Embedding(rows, token_types.embedding_dim)
+    with torch.no_grad():
+        grown.weight.copy_(token_types.weight[0].expand(rows, -1))
+    transformer.embeddings.token_type_embeddings = grown.to(token_types.weight.device)
+    transformer.config.type_vocab_size = rows
+
+
 def _set_transformer_with_case_types(set_transformer: Callable, model: Model, hf_model: Any) -> None:
     """Set the freshly loaded Hugging Face model, then grow its token type
     embeddings to one row per case, each a copy of row 0."""
-    import torch
-
-    embeddings = getattr(hf_model.transformer, "embeddings", None)
-    token_types = getattr(embeddings, "token_type_embeddings", None)
-    if token_types is None:
+    if token_type_embeddings(hf_model.transformer) is None:
         raise ValueError(
             f"case_types needs a transformer with token type embeddings (BERT, MiniLM, RoBERTa), "
             f"but {type(hf_model.transformer).__name__} has none: set "
             "[components.transformer.model] case_types = false"
         )
-    if token_types.num_embeddings < N_CASE_TYPES:
-        grown = torch.nn.Embedding(N_CASE_TYPES, token_types.embedding_dim)
-        with torch.no_grad():
-            grown.weight.copy_(token_types.weight[0].expand(N_CASE_TYPES, -1))
-        grown.to(token_types.weight.device)
-        embeddings.token_type_embeddings = grown
-        hf_model.transformer.config.type_vocab_size = N_CASE_TYPES
+    grow_token_types(hf_model.transformer, N_CASE_TYPES)
     set_transformer(model, hf_model)
 
 
