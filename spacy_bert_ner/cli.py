@@ -173,6 +173,7 @@ def evaluate_cli(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Metrics JSON"),
     markdown: Optional[Path] = typer.Option(None, "--markdown", help="Metrics as a Markdown table"),
     train_log: Optional[Path] = typer.Option(None, "--train-log", help="JSONL training log, for steps and training time"),
+    soup: Optional[Path] = typer.Option(None, "--soup", help="soup.json of train-soup, for its members' steps and training time (instead of --train-log)"),
     config_name: Optional[str] = typer.Option(None, "--config-name", help="Config the model was trained with (recorded)"),
     command: Optional[str] = typer.Option(None, "--command", help="The command that reproduces this result (recorded)"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU"),
@@ -182,8 +183,14 @@ def evaluate_cli(
     from .evaluate import evaluate
     from .scoring import markdown_table
 
+    from .soup import member_logs
+
+    try:
+        logs = member_logs(soup) if soup else train_log
+    except InputError as error:
+        _fail(error)
     nlp = _load_for_scoring(model, data_path, gpu_id)
-    result = evaluate(nlp, data_path, batch_size=batch_size, train_log=train_log)
+    result = evaluate(nlp, data_path, batch_size=batch_size, train_log=logs)
     result["model"] = model
     if config_name:
         result["config"] = config_name
@@ -321,6 +328,26 @@ def average_cli(
     except (ValueError, OSError) as error:
         _fail(error)
     msg.good(f"Saved the weight average of {len(models)} pipelines to {output_dir}")
+
+
+@app.command("train-soup", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def train_soup_cli(
+    ctx: typer.Context,
+    config: Path = typer.Argument(..., help="Training config (.cfg)"),
+    output_dir: Path = typer.Argument(..., help="Gets member-K/ (each a spacy train output), model-best/ (the average) and soup.json"),
+    members: int = typer.Option(2, "--members", "-m", help="Pipelines to train at once and average (1: plain spacy train)"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU"),
+) -> None:
+    """Train several pipelines at once from the same start, each reading the
+    data in its own order, and average their weights (a model soup). Other
+    options (--paths.train ..., --training.max_steps ...) go to spacy train."""
+    from .soup import train_soup
+
+    try:
+        best = train_soup(config, output_dir, members, ctx.args, gpu_id, log=msg.info)
+    except (ValueError, RuntimeError, OSError) as error:
+        _fail(error)
+    msg.good(f"Saved {best}" + (f", the weight average of {members} members" if members > 1 else ""))
 
 
 @app.command("predict")

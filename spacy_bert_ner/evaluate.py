@@ -1,7 +1,7 @@
 """Running a pipeline over gold-tokenised data and scoring the entities."""
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy
 import srsly
@@ -58,11 +58,12 @@ def evaluate(
     nlp: Language,
     data_path: Union[str, Path],
     batch_size: int = 64,
-    train_log: Optional[Union[str, Path]] = None,
+    train_log: Optional[Union[str, Path, Sequence[Union[str, Path]]]] = None,
 ) -> Dict:
     """Score ``nlp`` on a ``.spacy`` file. Returns the metrics with metadata:
     speed, the transformer name, the training steps and seconds when a
-    training log is given."""
+    training log is given. Several logs are a soup's members (trained at
+    once): the most steps and seconds, and ``members`` with each one's."""
     gold = list(read_docbin(data_path, nlp.vocab))
     start = time.perf_counter()
     pred = predict_gold_tokens(nlp, gold, batch_size)
@@ -83,17 +84,35 @@ def evaluate(
             "date": today(),
         }
     )
-    if train_log:
-        log = load_train_log(train_log)
-        if log:
-            best = max(log, key=lambda r: r.get("score") or 0)
-            result.update(
-                {
-                    "steps": log[-1]["step"],
-                    "train_seconds": log[-1].get("seconds"),
-                    "train_words": log[-1].get("words"),
-                    "best_step": best["step"],
-                    "best_dev_score": best.get("score"),
-                }
-            )
+    logs = [log for log in map(load_train_log, _paths(train_log)) if log]
+    if len(logs) == 1:
+        result.update(train_log_summary(logs[0]))
+    elif logs:  # the members of a soup, trained at once
+        members = [train_log_summary(log) for log in logs]
+        result.update(
+            {
+                "steps": max(m["steps"] for m in members),
+                "train_seconds": max(m["train_seconds"] or 0 for m in members),
+                "train_words": sum(m["train_words"] or 0 for m in members),
+                "members": members,
+            }
+        )
     return result
+
+
+def train_log_summary(log: List[Dict]) -> Dict:
+    """Steps, seconds and words at the end of a non-empty training log, and its best dev score."""
+    best = max(log, key=lambda r: r.get("score") or 0)
+    return {
+        "steps": log[-1]["step"],
+        "train_seconds": log[-1].get("seconds"),
+        "train_words": log[-1].get("words"),
+        "best_step": best["step"],
+        "best_dev_score": best.get("score"),
+    }
+
+
+def _paths(paths: Optional[Union[str, Path, Sequence[Union[str, Path]]]]) -> List[Union[str, Path]]:
+    if not paths:
+        return []
+    return [paths] if isinstance(paths, (str, Path)) else list(paths)
