@@ -83,5 +83,6 @@ def average_pipelines(paths: Sequence[Union[str, Path]], output_dir: Union[str, 
         raise ValueError(f"average: give at least two pipelines, got {len(paths)}")
     pipelines: List[Language] = [spacy.load(path) for path in paths]
     output_dir = Path(output_dir)
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
     average_weights(pipelines).to_disk(output_dir)
     return output_dir

@@ -270,9 +270,12 @@ def fit_temperature(
 
 
 def set_model_temperature(model_dir: Union[str, Path], temperature: float, component: Optional[str] = None) -> str:
-    """Write ``temperature`` into a saved pipeline's ``config.cfg`` (its ``bert_ner`` component,
-    or ``component``). Returns the component's name. The weights are not touched."""
+    """Write ``temperature`` into a saved pipeline's ``config.cfg`` (its first enabled ``bert_ner``
+    or ``bert_ner_ensemble`` component, or ``component``). Returns the component's name. The
+    weights are not touched."""
     from spacy.util import load_config
+
+    from .components import BERT_NER_FACTORIES
 
     if not math.isfinite(temperature) or temperature <= 0:
         raise ValueError(f"temperature must be a positive number, got {temperature}")
@@ -281,12 +284,13 @@ def set_model_temperature(model_dir: Union[str, Path], temperature: float, compo
         raise ValueError(f"{model_dir}: not a pipeline directory (no config.cfg); pass a directory, not a package name")
     config = load_config(path, interpolate=False)
     components = config.get("components", {})
+    disabled = set(config.get("nlp", {}).get("disabled") or [])
     if component is None:
-        names = [n for n, c in components.items() if c.get("factory") == "bert_ner"]
+        names = [n for n, c in components.items() if c.get("factory") in BERT_NER_FACTORIES and n not in disabled]
         if not names:
-            raise ValueError(f"{path}: no bert_ner component")
+            raise ValueError(f"{path}: no enabled bert_ner component")
         component = names[0]
-    elif components.get(component, {}).get("factory") != "bert_ner":
+    elif components.get(component, {}).get("factory") not in BERT_NER_FACTORIES:
         raise ValueError(f"{path}: {component!r} is not a bert_ner component")
     components[component]["temperature"] = float(temperature)
     config.to_disk(path)

@@ -232,7 +232,9 @@ def calibrate_cli(
     if update_model and not (Path(model) / "config.cfg").is_file():
         _fail(ValueError(f"{model}: --update-model needs a pipeline directory with a config.cfg"))
     nlp = _load_for_scoring(model, data_path, gpu_id)
-    if "bert_ner" not in {nlp.get_pipe_meta(name).factory for name in nlp.pipe_names}:
+    from .components import BERT_NER_FACTORIES
+
+    if not any(nlp.get_pipe_meta(name).factory in BERT_NER_FACTORIES for name in nlp.pipe_names):
         problem = f"{model}: no bert_ner component in the pipeline {nlp.pipe_names}; only bert_ner gives entity confidences"
         if not skip_without_bert_ner:
             _fail(ValueError(problem))
@@ -330,24 +332,43 @@ def average_cli(
     msg.good(f"Saved the weight average of {len(models)} pipelines to {output_dir}")
 
 
+@app.command("ensemble")
+def ensemble_cli(
+    output_dir: Path = typer.Argument(..., help="Where to save the ensemble pipeline"),
+    models: List[Path] = typer.Argument(..., help="Two or more trained pipelines ending with bert_ner, with the same labels"),
+) -> None:
+    """Join trained bert_ner pipelines into one that averages their tag
+    probabilities at prediction time (an ensemble: N models' cost)."""
+    from .ensemble import ensemble_pipelines
+
+    try:
+        ensemble_pipelines(models, output_dir)
+    except (ValueError, OSError) as error:
+        _fail(error)
+    msg.good(f"Saved the ensemble of {len(models)} pipelines to {output_dir}")
+
+
 @app.command("train-soup", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def train_soup_cli(
     ctx: typer.Context,
     config: Path = typer.Argument(..., help="Training config (.cfg)"),
     output_dir: Path = typer.Argument(..., help="Gets member-K/ (each a spacy train output), model-best/ (the average) and soup.json"),
-    members: int = typer.Option(2, "--members", "-m", help="Pipelines to train at once and average (1: plain spacy train)"),
+    members: int = typer.Option(2, "--members", "-m", help="Pipelines to train at once and combine (1: plain spacy train)"),
+    combine: str = typer.Option("soup", "--combine", help="soup: average the members' weights (one model's cost); ensemble: average their predictions (members x the cost)"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU"),
 ) -> None:
     """Train several pipelines at once from the same start, each reading the
-    data in its own order, and average their weights (a model soup). Other
-    options (--paths.train ..., --training.max_steps ...) go to spacy train."""
+    data in its own order, and average their weights (a model soup) or join
+    them into an ensemble. Other options (--paths.train ...,
+    --training.max_steps ...) go to spacy train."""
     from .soup import train_soup
 
     try:
-        best = train_soup(config, output_dir, members, ctx.args, gpu_id, log=msg.info)
+        best = train_soup(config, output_dir, members, ctx.args, gpu_id, log=msg.info, combine=combine)
     except (ValueError, RuntimeError, OSError) as error:
         _fail(error)
-    msg.good(f"Saved {best}" + (f", the weight average of {members} members" if members > 1 else ""))
+    what = "weight average" if combine == "soup" else "ensemble"
+    msg.good(f"Saved {best}" + (f", the {what} of {members} members" if members > 1 else ""))
 
 
 @app.command("predict")

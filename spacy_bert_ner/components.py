@@ -21,6 +21,8 @@ from . import token_classifier  # noqa: F401  (registers spacy_bert_ner.TokenCla
 from .decoding import OUTSIDE, BiluoDecoder, make_tags, tag_index, tags_to_entities
 
 CONFIDENCE_ATTR = "confidence"
+# Factories whose components decode BILUO tag probabilities like bert_ner (ensemble.py adds the second).
+BERT_NER_FACTORIES = ("bert_ner", "bert_ner_ensemble")
 DEFAULT_SPANS_KEY = "bert_ner"
 _MISSING_TAGS = (None, "-", "")
 
@@ -350,9 +352,9 @@ class BertNER(TrainablePipe):
 
 
 def bert_ner_name(nlp: Language) -> str:
-    """The name of the pipeline's ``bert_ner`` component (the first, if several)."""
+    """The name of the pipeline's enabled ``bert_ner`` (or ``bert_ner_ensemble``) component (the first, if several)."""
     for name in nlp.pipe_names:
-        if nlp.get_pipe_meta(name).factory == "bert_ner":
+        if nlp.get_pipe_meta(name).factory in BERT_NER_FACTORIES:
             return name
     raise ValueError(f"no bert_ner component in the pipeline {nlp.pipe_names}")
 

@@ -12,6 +12,7 @@ from .batching import pipe_by_length
 from .components import BertNER, bert_ner_name
 from .decoding import clamped_log
 from .docs import read_docbin
+from .ensemble import ensemble_size
 from .scoring import machine_description, score_docs, today
 
 
@@ -79,6 +80,7 @@ def evaluate(
             "predict_seconds": round(seconds, 2),
             "predict_words_per_s": round(n_words / seconds, 1) if seconds else None,
             "pipeline": list(nlp.pipe_names),
+            "ensemble_members": ensemble_size(nlp),
             "transformer": nlp.config.get("paths", {}).get("transformer"),
             "machine": machine_description(),
             "date": today(),

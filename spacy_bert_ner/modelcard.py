@@ -85,7 +85,7 @@ def tokenizer_lowercases(model_path: Union[str, Path], transformer: Optional[str
         import spacy
 
         nlp = spacy.load(model_path)
-        for _, pipe in nlp.pipeline:
+        for _, pipe in nlp.components:  # disabled ones too: an ensemble's members
             tokenizer = getattr(getattr(pipe, "model", None), "tokenizer", None)
             if tokenizer is not None:
                 value = getattr(tokenizer, "do_lower_case", None)
@@ -113,13 +113,25 @@ def _casing_features(config: Dict[str, Any]) -> bool:
 
 
 def _temperature(config: Optional[Dict[str, Any]]) -> Optional[float]:
-    """The bert_ner component's confidence temperature, when the config sets one other than 1."""
-    for component in ((config or {}).get("components") or {}).values():
-        if (component or {}).get("factory") == "bert_ner":
+    """The enabled bert_ner (or ensemble) component's confidence temperature, when the config sets one other than 1."""
+    from .components import BERT_NER_FACTORIES
+
+    disabled = set(((config or {}).get("nlp") or {}).get("disabled") or [])
+    for name, component in ((config or {}).get("components") or {}).items():
+        if (component or {}).get("factory") in BERT_NER_FACTORIES and name not in disabled:
             value = component.get("temperature")
             if isinstance(value, (int, float)) and value != 1.0:
                 return float(value)
     return None
+
+
+def _ensemble_members(config: Optional[Dict[str, Any]]) -> int:
+    """How many members the config's enabled ``bert_ner_ensemble`` component has (0 without one)."""
+    disabled = set(((config or {}).get("nlp") or {}).get("disabled") or [])
+    for name, component in ((config or {}).get("components") or {}).items():
+        if (component or {}).get("factory") == "bert_ner_ensemble" and name not in disabled:
+            return len(component.get("members") or [])
+    return 0
 
 
 def _window(config: Dict[str, Any]) -> Optional[str]:
@@ -179,6 +191,10 @@ def render_model_card(
         ("Training data", data_info["name"] if data_info else (f"`{paths['train']}`" if paths.get("train") else "unknown")),
         ("Licence", meta.get("license") or "not set"),
     ]
+    members = _ensemble_members(config)
+    if members > 1:
+        facts.insert(4, ("Ensemble", f"{members} fine-tuned members; their tag probabilities are averaged "
+                                     f"(prediction costs about {members}x one model)"))
     if meta.get("author"):
         facts.append(("Author", meta["author"]))
     lines += ["| Feature | Description |", "| --- | --- |"] + [f"| **{k}** | {v} |" for k, v in facts] + [""]

@@ -9,6 +9,10 @@ the file's order, so with one member this is exactly ``spacy train``. On a CPU
 the members run at once with the cores split between them: one transformer
 fine-tune does not keep two cores busy, so two members cost little more wall
 time than one.
+
+With ``combine="ensemble"`` the members are joined into a prediction-time
+ensemble instead (``ensemble.ensemble_pipelines``: their tag probabilities
+averaged), which costs one model per member at prediction time.
 """
 import os
 import shutil
@@ -21,11 +25,13 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 import srsly
 
 from .averaging import average_pipelines
+from .ensemble import ensemble_pipelines
 from .errors import InputError
 from .evaluate import load_train_log, train_log_summary
 
 SHUFFLED_READER = "spacy_bert_ner.ShuffledCorpus.v1"
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+COMBINE = ("soup", "ensemble")
 
 
 def member_command(config: Path, member_dir: Path, shuffle_seed: int, overrides: Sequence[str], gpu_id: int) -> List[str]:
@@ -57,14 +63,18 @@ def train_soup(
     overrides: Sequence[str] = (),
     gpu_id: int = -1,
     log: Callable[[str], None] = print,
+    combine: str = "soup",
 ) -> Path:
     """Train ``members`` pipelines at once into ``OUTPUT/member-K`` and save the
-    average of their ``model-best`` weights as ``OUTPUT/model-best`` (a copy
-    for one member), with ``OUTPUT/soup.json`` describing the members. Raises
+    average of their ``model-best`` weights (``combine="soup"``) or their
+    ensemble (``combine="ensemble"``) as ``OUTPUT/model-best`` (a copy for one
+    member), with ``OUTPUT/soup.json`` describing the members. Raises
     ``RuntimeError`` naming the member's log when a member fails (the others
     are stopped)."""
     if members < 1:
         raise ValueError(f"members must be at least 1, got {members}")
+    if combine not in COMBINE:
+        raise ValueError(f"combine must be one of {', '.join(COMBINE)}, got {combine!r}")
     config, output_dir = Path(config), Path(output_dir)
     if not config.is_file():
         raise ValueError(f"{config}: config file not found")
@@ -104,8 +114,11 @@ def train_soup(
         shutil.rmtree(output_dir / "model-best", ignore_errors=True)
         shutil.copytree(best[0], output_dir / "model-best")
     else:
-        average_pipelines(best, output_dir / "model-best")
+        shutil.rmtree(output_dir / "model-best", ignore_errors=True)
+        combined = average_pipelines if combine == "soup" else ensemble_pipelines
+        combined(best, output_dir / "model-best")
     summary = {
+        "combine": combine if members > 1 else None,
         "members": [_member_summary(member_dir, k) for k, member_dir in enumerate(member_dirs)],
         "seconds": round(seconds, 1),
         "config": str(config),

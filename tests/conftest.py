@@ -9,7 +9,7 @@ import torch
 # Tiny models gain nothing from more threads, and the tests share the machine.
 torch.set_num_threads(1)
 
-from .util import CITIES, CONFIG_DIR, ORGS, PEOPLE, REPO, TEMPLATES, tiny_overrides, toy_sentences, write_conll
+from .util import CITIES, CONFIG_DIR, ORGS, PEOPLE, REPO, TEMPLATES, tiny_overrides, toy_sentences, train_bert_ner, write_conll
 
 
 def _shared_data_dir() -> Path:
@@ -80,3 +80,11 @@ def trained_ner(tiny_bert, toy_corpus, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("trained_ner")
     train(CONFIG_DIR / "ner-cpu.cfg", out, overrides=tiny_overrides(tiny_bert, toy_corpus, steps=40))
     return out / "model-last"
+
+
+@pytest.fixture(scope="session")
+def two_runs(tiny_bert, toy_corpus, tmp_path_factory):
+    """Two transformer + bert_ner pipelines from the same start (config and seed) with different learning rates."""
+    a = train_bert_ner(tiny_bert, toy_corpus, tmp_path_factory.mktemp("run_a"))
+    b = train_bert_ner(tiny_bert, toy_corpus, tmp_path_factory.mktemp("run_b"), **{"training.optimizer.learn_rate.initial_rate": 0.001})
+    return a, b

@@ -1,5 +1,4 @@
 """Weight averaging (model soups) of trained pipelines."""
-from pathlib import Path
 
 import numpy
 import pytest
@@ -10,27 +9,7 @@ from spacy_bert_ner.architectures import N_CASE_TYPES
 from spacy_bert_ner.averaging import average_pipelines, average_weights
 from spacy_bert_ner.cli import app
 
-from .util import CONFIG_DIR, tiny_overrides
-
-STEPS = 20
-
-
-def _train(tiny_bert, toy_corpus, out: Path, **extra) -> Path:
-    from spacy.cli.train import train
-
-    overrides = tiny_overrides(tiny_bert, toy_corpus, steps=STEPS)
-    overrides["paths.train_log"] = str(out / "train-log.jsonl")
-    overrides.update(extra)
-    train(CONFIG_DIR / "bert-ner-cpu.cfg", out, overrides=overrides)
-    return out / "model-last"
-
-
-@pytest.fixture(scope="module")
-def two_runs(tiny_bert, toy_corpus, tmp_path_factory):
-    """Two bert_ner pipelines from the same start (config and seed) with different learning rates."""
-    a = _train(tiny_bert, toy_corpus, tmp_path_factory.mktemp("run_a"))
-    b = _train(tiny_bert, toy_corpus, tmp_path_factory.mktemp("run_b"), **{"training.optimizer.learn_rate.initial_rate": 0.001})
-    return a, b
+from .util import train_bert_ner as _train
 
 
 def _weights(nlp):
@@ -107,10 +86,10 @@ def test_average_with_and_without_case_types(two_runs, tiny_bert, toy_corpus, tm
 
 def test_average_cli(two_runs, tmp_path):
     a, b = two_runs
-    result = CliRunner().invoke(app, ["average", str(tmp_path / "soup"), str(a), str(b)])
+    result = CliRunner().invoke(app, ["average", str(tmp_path / "new" / "soup"), str(a), str(b)])
     assert result.exit_code == 0, result.output
     assert "weight average of 2 pipelines" in result.output
-    assert spacy.load(tmp_path / "soup").pipe_names == ["transformer", "bert_ner"]
+    assert spacy.load(tmp_path / "new" / "soup").pipe_names == ["transformer", "bert_ner"]
     result = CliRunner().invoke(app, ["average", str(tmp_path / "bad"), str(a)])
     assert result.exit_code == 1 and "at least two pipelines" in result.output
     result = CliRunner().invoke(app, ["average", str(tmp_path / "bad"), str(a), str(tmp_path / "missing")])

@@ -33,13 +33,16 @@ def _run(args, cwd: Path, env_extra=None) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("config,head", [("bert-ner-cpu.cfg", "bert_ner"), ("ner-cpu.cfg", "ner")])
-def test_all_workflow_on_wikiann(tmp_path, tiny_bert, shared_data, config, head):
-    """The whole workflow with either NER head: the other head is one var away."""
+@pytest.mark.parametrize(
+    "config,head,combine",
+    [("bert-ner-cpu.cfg", "bert_ner", "soup"), ("ner-cpu.cfg", "ner", "soup"), ("bert-ner-cpu.cfg", "bert_ner", "ensemble")],
+)
+def test_all_workflow_on_wikiann(tmp_path, tiny_bert, shared_data, config, head, combine):
+    """The whole workflow with either NER head, the members averaged or kept as an ensemble: each is one var away."""
     project = _project_copy(tmp_path)
     _run(
         ["project", "run", "all", ".", "--vars.config", config, "--vars.transformer", str(tiny_bert), "--vars.max_steps", "6",
-         "--vars.eval_frequency", "3", "--vars.limit", "100", "--vars.package_name", "smoke_test"],
+         "--vars.eval_frequency", "3", "--vars.limit", "100", "--vars.package_name", "smoke_test", "--vars.combine", combine],
         project,
         {"SPACY_BERT_NER_DATA": str(shared_data)},
     )
@@ -50,7 +53,11 @@ def test_all_workflow_on_wikiann(tmp_path, tiny_bert, shared_data, config, head)
     assert metrics["docs"] == 100
     assert metrics["steps"] == 6 and metrics["train_seconds"] is not None
     assert metrics["transformer"] == str(tiny_bert)
-    assert metrics["pipeline"] == ["transformer", head] and metrics["config"] == config
+    if combine == "ensemble":
+        assert metrics["pipeline"] == [head] and metrics["ensemble_members"] == 2
+    else:
+        assert metrics["pipeline"] == ["transformer", head] and metrics["ensemble_members"] == 1
+    assert metrics["config"] == config and combine in metrics["command"]
     assert (project / "training" / "wikiann-en" / "test-metrics.md").read_text().startswith("###")
     calibration = srsly.read_json(project / "training" / "wikiann-en" / "calibration.json")
     if head == "bert_ner":

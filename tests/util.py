@@ -62,3 +62,14 @@ def tiny_overrides(tiny_bert: Path, corpus: Path, steps: int = 30) -> dict:
         "training.batcher.size": 200,
         "nlp.batch_size": 16,
     }
+
+
+def train_bert_ner(tiny_bert: Path, corpus: Path, out: Path, steps: int = 20, **extra) -> Path:
+    """Train transformer + bert_ner (``configs/bert-ner-cpu.cfg``) on the toy task; returns ``model-last``."""
+    from spacy.cli.train import train
+
+    overrides = tiny_overrides(tiny_bert, corpus, steps=steps)
+    overrides["paths.train_log"] = str(out / "train-log.jsonl")
+    overrides.update(extra)
+    train(CONFIG_DIR / "bert-ner-cpu.cfg", out, overrides=overrides)
+    return out / "model-last"
