@@ -64,18 +64,17 @@ def register_extensions() -> None:
 register_extensions()
 
 
+# What bert_ner and bert_ner_ensemble set, their decoding settings and how spaCy weighs their scores.
+ASSIGNS = ["doc.ents", "token.ent_iob", "token.ent_type", "doc.spans", f"span._.{CONFIDENCE_ATTR}"]
+DECODING_CONFIG = {"threshold": 0.0, "temperature": 1.0, "spans_key": DEFAULT_SPANS_KEY, "scorer": {"@scorers": "spacy.ner_scorer.v1"}}
+SCORE_WEIGHTS = {"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None}
+
+
 @Language.factory(
     "bert_ner",
-    assigns=["doc.ents", "token.ent_iob", "token.ent_type", "doc.spans", f"span._.{CONFIDENCE_ATTR}"],
-    default_config={
-        "model": DEFAULT_MODEL,
-        "threshold": 0.0,
-        "temperature": 1.0,
-        "label_smoothing": 0.0,
-        "spans_key": DEFAULT_SPANS_KEY,
-        "scorer": {"@scorers": "spacy.ner_scorer.v1"},
-    },
-    default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
+    assigns=ASSIGNS,
+    default_config={"model": DEFAULT_MODEL, "label_smoothing": 0.0, **DECODING_CONFIG},
+    default_score_weights=SCORE_WEIGHTS,
 )
 def make_bert_ner(
     nlp: Language,

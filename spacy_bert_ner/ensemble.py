@@ -26,7 +26,7 @@ from spacy.util import ensure_path
 from thinc.api import Model
 from thinc.types import Floats2d
 
-from .components import CONFIDENCE_ATTR, DEFAULT_SPANS_KEY, BertNER, register_extensions
+from .components import ASSIGNS, DECODING_CONFIG, DEFAULT_SPANS_KEY, SCORE_WEIGHTS, BertNER, register_extensions
 
 ENSEMBLE_FACTORY = "bert_ner_ensemble"
 MEMBER_PREFIX = "member{k}_"
@@ -34,15 +34,9 @@ MEMBER_PREFIX = "member{k}_"
 
 @Language.factory(
     ENSEMBLE_FACTORY,
-    assigns=["doc.ents", "token.ent_iob", "token.ent_type", "doc.spans", f"span._.{CONFIDENCE_ATTR}"],
-    default_config={
-        "members": [],
-        "threshold": 0.0,
-        "temperature": 1.0,
-        "spans_key": DEFAULT_SPANS_KEY,
-        "scorer": {"@scorers": "spacy.ner_scorer.v1"},
-    },
-    default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
+    assigns=ASSIGNS,
+    default_config={"members": [], **DECODING_CONFIG},
+    default_score_weights=SCORE_WEIGHTS,
 )
 def make_bert_ner_ensemble(
     nlp: Language,
