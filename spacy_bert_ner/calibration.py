@@ -275,7 +275,7 @@ def set_model_temperature(model_dir: Union[str, Path], temperature: float, compo
     weights are not touched."""
     from spacy.util import load_config
 
-    from .components import BERT_NER_FACTORIES
+    from .components import BERT_NER_FACTORIES, enabled_components
 
     if not math.isfinite(temperature) or temperature <= 0:
         raise ValueError(f"temperature must be a positive number, got {temperature}")
@@ -284,9 +284,8 @@ def set_model_temperature(model_dir: Union[str, Path], temperature: float, compo
         raise ValueError(f"{model_dir}: not a pipeline directory (no config.cfg); pass a directory, not a package name")
     config = load_config(path, interpolate=False)
     components = config.get("components", {})
-    disabled = set(config.get("nlp", {}).get("disabled") or [])
     if component is None:
-        names = [n for n, c in components.items() if c.get("factory") in BERT_NER_FACTORIES and n not in disabled]
+        names = [n for n, _ in enabled_components(config, BERT_NER_FACTORIES)]
         if not names:
             raise ValueError(f"{path}: no enabled bert_ner component")
         component = names[0]

@@ -350,6 +350,13 @@ class BertNER(TrainablePipe):
         return loss, d_scores
 
 
+def enabled_components(config: Optional[Dict[str, Any]], factories: Sequence[str]) -> List[Tuple[str, Dict[str, Any]]]:
+    """``(name, settings)`` of a pipeline config's enabled components made by one of ``factories``, in order."""
+    disabled = set(((config or {}).get("nlp") or {}).get("disabled") or [])
+    components = (config or {}).get("components") or {}
+    return [(n, c) for n, c in components.items() if (c or {}).get("factory") in factories and n not in disabled]
+
+
 def bert_ner_name(nlp: Language) -> str:
     """The name of the pipeline's enabled ``bert_ner`` (or ``bert_ner_ensemble``) component (the first, if several)."""
     for name in nlp.pipe_names:

@@ -100,14 +100,19 @@ class BertNEREnsemble(BertNER):
 
     @property
     def model(self) -> Model:
-        """The first member's ``bert_ner`` model (for its ops); the ensemble has no weights of its own."""
-        return self.member_pipes()[0][-1].model
+        """The first member's ``bert_ner`` model (for its ops); the ensemble has no weights of its own.
+        A single lookup: ``decode_ids`` asks for it once per Doc."""
+        return self._pipeline().get_pipe(self.members[0][-1]).model
 
-    def member_pipes(self) -> List[List[Any]]:
-        """Each member's components, in order, looked up in the pipeline by name."""
+    def _pipeline(self) -> Language:
         nlp = self._nlp()
         if nlp is None:
             raise RuntimeError(f"{self.name}: the pipeline this ensemble belongs to no longer exists")
+        return nlp
+
+    def member_pipes(self) -> List[List[Any]]:
+        """Each member's components, in order, looked up in the pipeline by name."""
+        nlp = self._pipeline()
         pipes = []
         for names in self.members:
             missing = [n for n in names if n not in nlp.component_names]
@@ -117,7 +122,7 @@ class BertNEREnsemble(BertNER):
             if not isinstance(components[-1], BertNER) or isinstance(components[-1], BertNEREnsemble):
                 raise ValueError(f"{self.name}: a member must end with a bert_ner component, {names[-1]!r} is not one")
             for n, component in zip(names[:-1], components[:-1]):
-                if not (hasattr(component, "predict") and hasattr(component, "set_annotations")):
+                if not _annotates_batches(component):
                     raise ValueError(f"{self.name}: member component {n!r} has no predict/set_annotations")
             pipes.append(components)
         return pipes
@@ -180,8 +185,9 @@ def member_labels(pipes: Sequence[Sequence[Any]], name: str = "ensemble") -> Seq
     return labels[0]
 
 
-def is_ensemble(nlp: Language) -> bool:
-    return any(nlp.get_pipe_meta(n).factory == ENSEMBLE_FACTORY for n in nlp.pipe_names)
+def _annotates_batches(component: Any) -> bool:
+    """Whether a member's component can annotate a batch the way the ensemble runs it."""
+    return hasattr(component, "predict") and hasattr(component, "set_annotations")
 
 
 def ensemble_size(nlp: Language) -> int:
@@ -217,8 +223,7 @@ def build_ensemble(pipelines: Sequence[Language], sources: Optional[Sequence[str
         if nlp.lang != pipelines[0].lang:
             raise ValueError(f"{source}: language {nlp.lang!r} differs from {sources[0]}'s {pipelines[0].lang!r}")
         for name in nlp.pipe_names[:-1]:
-            component = nlp.get_pipe(name)
-            if not (hasattr(component, "predict") and hasattr(component, "set_annotations")):
+            if not _annotates_batches(nlp.get_pipe(name)):
                 raise ValueError(f"{source}: component {name!r} has no predict/set_annotations, it cannot run in an ensemble")
     labels = [tuple(nlp.get_pipe(nlp.pipe_names[-1]).labels) for nlp in pipelines]
     for source, member in zip(sources[1:], labels[1:]):

@@ -114,24 +114,21 @@ def _casing_features(config: Dict[str, Any]) -> bool:
 
 def _temperature(config: Optional[Dict[str, Any]]) -> Optional[float]:
     """The enabled bert_ner (or ensemble) component's confidence temperature, when the config sets one other than 1."""
-    from .components import BERT_NER_FACTORIES
+    from .components import BERT_NER_FACTORIES, enabled_components
 
-    disabled = set(((config or {}).get("nlp") or {}).get("disabled") or [])
-    for name, component in ((config or {}).get("components") or {}).items():
-        if (component or {}).get("factory") in BERT_NER_FACTORIES and name not in disabled:
-            value = component.get("temperature")
-            if isinstance(value, (int, float)) and value != 1.0:
-                return float(value)
+    for _, component in enabled_components(config, BERT_NER_FACTORIES):
+        value = component.get("temperature")
+        if isinstance(value, (int, float)) and value != 1.0:
+            return float(value)
     return None
 
 
 def _ensemble_members(config: Optional[Dict[str, Any]]) -> int:
     """How many members the config's enabled ``bert_ner_ensemble`` component has (0 without one)."""
-    disabled = set(((config or {}).get("nlp") or {}).get("disabled") or [])
-    for name, component in ((config or {}).get("components") or {}).items():
-        if (component or {}).get("factory") == "bert_ner_ensemble" and name not in disabled:
-            return len(component.get("members") or [])
-    return 0
+    from .components import enabled_components
+
+    ensembles = enabled_components(config, ("bert_ner_ensemble",))
+    return len(ensembles[0][1].get("members") or []) if ensembles else 0
 
 
 def _window(config: Dict[str, Any]) -> Optional[str]:
