@@ -37,7 +37,7 @@ def _peak_rss_mb() -> float:
 
 
 def _load_sentences(path: str, limit: int) -> List[Tuple[List[str], List[str]]]:
-    from spacy_bert_ner.readers import read_sentences
+    from spacy_bert_ner.formats.sentence import read_sentences
 
     out = []
     for sent in read_sentences(path):
@@ -54,7 +54,7 @@ def infer_ours(model: str, sentences, batch_size: int, threads: int, by_length: 
     import torch
     from spacy.tokens import Doc
 
-    from spacy_bert_ner.batching import pipe_by_length
+    from spacy_bert_ner.pipeline.batching import pipe_by_length
 
     torch.set_num_threads(threads)
     nlp = spacy.load(model)
@@ -78,7 +78,7 @@ def infer_hf(backbone: str, sentences, batch_size: int, threads: int, by_length:
     import torch
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-    from spacy_bert_ner.schemes import tags_to_spans
+    from spacy_bert_ner.formats.schemes import tags_to_spans
 
     torch.set_num_threads(threads)
     tokenizer = AutoTokenizer.from_pretrained(backbone)
@@ -127,8 +127,8 @@ def init_training(config: str, backbone: str, sentences, threads: int):
     from spacy.training import Example
     from spacy.util import load_config, load_model_from_config
 
-    from spacy_bert_ner.docs import make_doc
-    from spacy_bert_ner.schemes import tags_to_spans
+    from spacy_bert_ner.formats.docbin import make_doc
+    from spacy_bert_ner.formats.schemes import tags_to_spans
 
     torch.set_num_threads(threads)
     cfg = load_config(config, overrides={"paths.transformer": backbone}, interpolate=False)
@@ -196,7 +196,7 @@ def train_hf(backbone: str, sentences, batch_size: int, updates: int, threads: i
 # --- conversion -------------------------------------------------------------------------
 
 def convert_file(path: str, split: bool) -> Dict:
-    from spacy_bert_ner.convert import convert
+    from spacy_bert_ner.formats.convert import convert
 
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
@@ -244,8 +244,8 @@ def write_result(result: Dict, output: str) -> Dict:
 
 
 def main(argv: Sequence[str] = None) -> Dict:
-    from spacy_bert_ner.architectures import EMBEDDED_MINILM, resolve_transformer_name
-    from spacy_bert_ner.scoring import machine_description, today
+    from spacy_bert_ner.pipeline.transformer import EMBEDDED_MINILM, resolve_transformer_name
+    from spacy_bert_ner.tools.scoring import machine_description, today
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", required=True, help="Our trained pipeline (directory or package)")
@@ -312,7 +312,7 @@ def main(argv: Sequence[str] = None) -> Dict:
         "inference_ratio_vs_hf": head["ratio"],
         "inference_ratio_same_batching_input_order": head["ratio_same_batching_input_order"],
         "inference_ratio_same_batching_sorted": head["ratio_same_batching_sorted"],
-        "inference_note": "ours = spacy.load(model) through spacy_bert_ner.batching.pipe_by_length (length-sorted buffers, "
+        "inference_note": "ours = spacy.load(model) through spacy_bert_ner.pipeline.batching.pipe_by_length (length-sorted buffers, "
         "as `predict` and `evaluate` run); hf = tokenizer + AutoModelForTokenClassification in input order under "
         "torch.inference_mode; both from words to entity spans; the *_same_batching_* ratios give each side the other's batching",
         "ours_peak_rss_mb": head["ours"]["peak_rss_mb"],

@@ -41,9 +41,9 @@ def _pairs(values: Sequence[str], what: str) -> Dict[str, str]:
 
 
 def main(argv: Sequence[str] = None) -> Dict:
-    from spacy_bert_ner.architectures import EMBEDDED_MINILM, resolve_transformer_name
-    from spacy_bert_ner.readers.gmb import read_gmb
-    from spacy_bert_ner.scoring import machine_description, today
+    from spacy_bert_ner.pipeline.transformer import EMBEDDED_MINILM, resolve_transformer_name
+    from spacy_bert_ner.formats.gmb import read_gmb
+    from spacy_bert_ner.tools.scoring import machine_description, today
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", action="append", default=[], help="HEAD=PIPELINE, e.g. ner=training/exp-gmb-ner/model-best")

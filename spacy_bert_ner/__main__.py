@@ -1,3 +1,3 @@
-from .cli import main
+from spacy_bert_ner.cli import main
 
 main()

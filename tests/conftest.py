@@ -35,7 +35,7 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def toy_corpus(tmp_path_factory) -> Path:
     """``train.spacy``/``dev.spacy``/``test.spacy`` of the toy task."""
-    from spacy_bert_ner.convert import convert
+    from spacy_bert_ner.formats.convert import convert
 
     d = tmp_path_factory.mktemp("toy_corpus")
     for name, n, seed in (("train", 60, 1), ("dev", 20, 2), ("test", 20, 3)):

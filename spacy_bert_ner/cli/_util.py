@@ -1,0 +1,48 @@
+"""What every command shares: the typer app, failing with a message, loading a
+pipeline for scoring, and saving JSON/Markdown results."""
+from pathlib import Path
+from typing import Any, NoReturn, Optional
+
+import typer
+from wasabi import msg
+
+from spacy_bert_ner.errors import InputError
+
+app = typer.Typer(add_completion=False, help="Transformer NER for spaCy: convert, train, evaluate, package, predict.", no_args_is_help=True)
+
+
+def fail(error: Exception) -> NoReturn:
+    """Print ``error`` as a failure and exit with code 1 (no traceback)."""
+    msg.fail(str(error))
+    raise typer.Exit(1)
+
+
+def use_device(gpu_id: int) -> None:
+    """Select GPU ``gpu_id`` for spaCy/thinc; -1 keeps the CPU."""
+    if gpu_id >= 0:
+        import spacy
+
+        spacy.require_gpu(gpu_id)
+
+
+def load_pipeline(model: str, data_path: Optional[Path] = None, gpu_id: int = -1) -> Any:
+    """``spacy.load(model)`` on the chosen device, after checking that ``data_path`` exists."""
+    import spacy
+
+    if data_path is not None and not data_path.is_file():
+        fail(InputError(data_path, None, "file not found"))
+    use_device(gpu_id)
+    return spacy.load(model)
+
+
+def save(output: Optional[Path], data: Any, markdown: Optional[Path], table: str, what: str) -> None:
+    """Write ``data`` as JSON to ``output`` and ``table`` to ``markdown``, each when given."""
+    import srsly
+
+    if output:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        srsly.write_json(output, data)
+        msg.good(f"Saved {what} to {output}")
+    if markdown:
+        markdown.parent.mkdir(parents=True, exist_ok=True)
+        markdown.write_text(table, encoding="utf8")

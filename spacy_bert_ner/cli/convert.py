@@ -1,0 +1,72 @@
+from pathlib import Path
+from typing import Optional
+
+import typer
+from wasabi import msg
+
+from spacy_bert_ner.cli._util import app, fail
+from spacy_bert_ner.errors import InputError
+
+
+@app.command("convert")
+def convert_cli(
+    input_path: Path = typer.Argument(..., help="CoNLL-style file, HF export (.jsonl/.json/.parquet) or GMB ner_dataset.csv[.gz]"),
+    output_path: Path = typer.Argument(..., help="Output .spacy file, or a directory with --split"),
+    format: Optional[str] = typer.Option(None, "--format", "-f", help="conll, hf or gmb (default: from the file name)"),
+    scheme: Optional[str] = typer.Option(None, "--scheme", help="IOB1, IOB2 or BILOU (default: detected)"),
+    strict: bool = typer.Option(False, "--strict", help="Fail on ill-formed tag sequences instead of repairing them"),
+    n_sents: int = typer.Option(1, "--n-sents", "-n", help="Sentences per Doc (0: no limit)"),
+    by_document: bool = typer.Option(False, "--by-document", help="Docs never cross a -DOCSTART- boundary (use with -n 0 for one Doc per document)"),
+    split: Optional[str] = typer.Option(None, "--split", help="Fractions such as 0.8,0.1,0.1: write train/dev/test.spacy into OUTPUT"),
+    seed: int = typer.Option(0, "--seed", help="Seed of the --split shuffle"),
+    encoding: Optional[str] = typer.Option(None, "--encoding", help="Input encoding (default: utf-8; cp1252 for GMB)"),
+    labels: Optional[str] = typer.Option(None, "--labels", help="Comma-separated label names for integer ner_tags"),
+    report_path: Optional[Path] = typer.Option(None, "--report", help="Also write the counts as JSON"),
+) -> None:
+    """Convert BIO-tagged data to spaCy's DocBin format, keeping the words exactly."""
+    from spacy_bert_ner.formats.convert import convert
+    from spacy_bert_ner.formats.splits import parse_split
+
+    try:
+        report = convert(
+            input_path,
+            output_path,
+            format=format,
+            scheme=scheme.upper() if scheme else None,
+            strict=strict,
+            n_sents=n_sents,
+            by_document=by_document,
+            split=parse_split(split) if split else None,
+            seed=seed,
+            encoding=encoding,
+            label_names=labels.split(",") if labels else None,
+        )
+    except (InputError, ValueError, LookupError) as e:
+        fail(e)
+    print_conversion(report)
+    if report_path:
+        import srsly
+
+        srsly.write_json(report_path, report.to_dict())
+
+
+def print_conversion(report) -> None:
+    """The counts of a :class:`~spacy_bert_ner.formats.convert.ConversionReport` and its first repairs."""
+    for part in report.parts:
+        msg.good(
+            f"{part.path}: {part.docs} docs, {part.sentences} sentences, {part.tokens} tokens, "
+            f"{part.n_entities} entities"
+        )
+    total = report.entities
+    msg.info(
+        f"{report.input} ({report.format}, {report.scheme}): {report.sentences} sentences, "
+        f"{report.tokens} tokens, {sum(total.values())} entities"
+    )
+    if total:
+        msg.table(sorted(total.items()), header=("label", "entities"), divider=True)
+    if report.repairs:
+        msg.warn(f"{len(report.repairs)} ill-formed tag sequences repaired (an I- that starts an entity begins a new one)")
+        for r in report.repairs[:10]:
+            msg.text(f"  {r}")
+        if len(report.repairs) > 10:
+            msg.text(f"  ... and {len(report.repairs) - 10} more")

@@ -1,0 +1,48 @@
+from pathlib import Path
+from typing import Optional
+
+import typer
+from wasabi import msg
+
+from spacy_bert_ner.cli._util import app, fail, load_pipeline
+from spacy_bert_ner.errors import InputError
+
+
+@app.command("predict")
+def predict_cli(
+    model: str = typer.Argument(..., help="Pipeline directory or installed package name"),
+    input_path: Path = typer.Argument(..., help=".txt (one document per line), .jsonl ({\"text\": ...} per line) or .spacy"),
+    output_path: Path = typer.Argument(..., help=".jsonl (input record + entities) or .spacy"),
+    batch_size: int = typer.Option(64, "--batch-size", "-b", help="Documents per nlp.pipe batch"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU"),
+    skip_errors: bool = typer.Option(False, "--skip-errors", help="Skip (and count) bad input lines instead of stopping"),
+    progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)"),
+) -> None:
+    """Find entities in raw text and write them as JSON Lines or a .spacy file.
+
+    Output goes to OUTPUT.partial, flushed per record, and is renamed to OUTPUT
+    on success; after an error OUTPUT.partial keeps what was done. Empty lines
+    of a .txt input are kept as records with no entities, so lines match.
+    """
+    from spacy_bert_ner.tools.predict import check_paths, predict_file
+
+    try:
+        check_paths(input_path, output_path)
+    except InputError as e:
+        fail(e)
+    nlp = load_pipeline(model, None, gpu_id)
+    try:
+        stats = predict_file(nlp, input_path, output_path, batch_size=batch_size, skip_errors=skip_errors, progress=progress)
+    except InputError as e:
+        msg.warn(f"Records before the error are in {output_path}.partial")
+        fail(e)
+    msg.good(
+        f"{output_path}: {stats.records} records, {stats.words} words, {stats.entities} entities "
+        f"in {stats.seconds:.1f}s ({stats.words_per_second:.0f} words/s)"
+    )
+    if stats.skipped:
+        msg.warn(f"Skipped {stats.skipped} bad records")
+        for error in stats.errors:
+            msg.text(f"  {error}")
+        if stats.skipped > len(stats.errors):
+            msg.text(f"  ... and {stats.skipped - len(stats.errors)} more")

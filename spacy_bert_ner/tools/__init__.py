@@ -1,0 +1,2 @@
+"""What a person runs around a trained pipeline: evaluate, report, calibrate,
+combine (average, ensemble), predict and package."""

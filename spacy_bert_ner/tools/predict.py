@@ -1,0 +1,270 @@
+"""Running a trained pipeline over raw text and writing the entities it finds.
+
+Inputs (chosen by the file suffix):
+
+* ``.txt``: one document per line. Every line is a record, empty lines
+  included (they get an empty ``entities`` list), so that output line *n* is
+  input line *n*.
+* ``.jsonl``: one JSON object per line with a string ``"text"``; all other
+  fields are kept in the output record. Blank lines are skipped.
+* ``.spacy``: a DocBin; its tokens are kept (any entities in it are dropped
+  before prediction).
+
+Outputs:
+
+* ``.jsonl``: the input record plus ``"entities"``, a list of
+  ``{"text", "label", "start_char", "end_char"}`` (and ``"confidence"`` when
+  the pipeline sets ``span._.confidence``). An ``"entities"`` field in the
+  input is replaced.
+* ``.spacy``: a DocBin of the predicted Docs (with user data, so span
+  extension values survive).
+
+Streaming: records are read, annotated in batches and written one at a time,
+so memory stays constant for ``.jsonl`` output (a ``.spacy`` file is one
+serialised DocBin, which has to be held until the end). Output goes to
+``OUTPUT.partial`` first, flushed after every record, and is renamed to
+``OUTPUT`` only on success: an interrupted or failed run leaves
+``OUTPUT.partial`` with every record done before the failure (for ``.spacy``
+output the DocBin of the docs done is written there when the run fails), and
+never a truncated ``OUTPUT``.
+"""
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+
+import srsly
+from spacy.language import Language
+from spacy.tokens import Doc, DocBin, Span
+
+from spacy_bert_ner.pipeline.batching import pipe_by_length
+from spacy_bert_ner.errors import InputError
+
+INPUT_SUFFIXES = (".txt", ".jsonl", ".spacy")
+OUTPUT_SUFFIXES = (".jsonl", ".spacy")
+PARTIAL_SUFFIX = ".partial"
+# How many skipped-record messages are kept for the summary.
+MAX_KEPT_ERRORS = 20
+
+Record = Dict[str, Any]
+
+
+@dataclass
+class PredictStats:
+    """What a prediction run did: counts, timing and the records it skipped."""
+
+    records: int = 0
+    words: int = 0
+    entities: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+    errors: List[str] = field(default_factory=list)
+
+    @property
+    def words_per_second(self) -> float:
+        return self.words / self.seconds if self.seconds else 0.0
+
+    def skip(self, error: InputError) -> None:
+        self.skipped += 1
+        if len(self.errors) < MAX_KEPT_ERRORS:
+            self.errors.append(str(error))
+
+
+def check_paths(input_path: Union[str, Path], output_path: Union[str, Path]) -> None:
+    """Fail early (before loading a model) on a missing input or an unknown format."""
+    input_path, output_path = Path(input_path), Path(output_path)
+    if input_path.suffix not in INPUT_SUFFIXES:
+        raise InputError(input_path, None, f"unknown input format '{input_path.suffix}': use one of {', '.join(INPUT_SUFFIXES)}")
+    if output_path.suffix not in OUTPUT_SUFFIXES:
+        raise InputError(output_path, None, f"unknown output format '{output_path.suffix}': use one of {', '.join(OUTPUT_SUFFIXES)}")
+    if not input_path.is_file():
+        raise InputError(input_path, None, "file not found")
+    if input_path.resolve() == output_path.resolve():
+        raise InputError(output_path, None, "the output would overwrite the input")
+
+
+def _record_from_json(path: Path, line_no: int, line: str) -> Record:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise InputError(path, line_no, f"invalid JSON: {e.msg} (column {e.colno})") from None
+    if not isinstance(record, dict):
+        raise InputError(path, line_no, f"expected a JSON object, got {type(record).__name__}")
+    if "text" not in record:
+        raise InputError(path, line_no, "no \"text\" field")
+    if not isinstance(record["text"], str):
+        raise InputError(path, line_no, f"\"text\" must be a string, got {type(record['text']).__name__}")
+    return record
+
+
+class _Reader:
+    """Reads an input file lazily as ``(Doc, (line, record))`` pairs.
+
+    A bad record raises nothing inside the generator (that would lose the
+    batch being annotated): reading stops and the error is kept in
+    ``self.error`` for the caller to raise once the records before it are
+    written. With ``skip_errors`` the record is counted in ``stats`` instead.
+    """
+
+    def __init__(self, nlp: Language, path: Path, stats: PredictStats, skip_errors: bool = False) -> None:
+        self.nlp = nlp
+        self.path = path
+        self.stats = stats
+        self.skip_errors = skip_errors
+        self.error: Optional[InputError] = None
+
+    def _bad(self, error: InputError) -> bool:
+        """Handle a bad record; True when reading should stop."""
+        if self.skip_errors:
+            self.stats.skip(error)
+            return False
+        self.error = error
+        return True
+
+    def __iter__(self) -> Iterator[Tuple[Doc, Tuple[int, Record]]]:
+        suffix = self.path.suffix
+        if suffix == ".spacy":
+            yield from self._read_docbin()
+        else:
+            yield from self._read_lines(is_json=suffix == ".jsonl")
+
+    def _read_lines(self, is_json: bool) -> Iterator[Tuple[Doc, Tuple[int, Record]]]:
+        # binary lines: exact line numbers (split on "\n" only) and a bad byte spoils one line
+        with self.path.open("rb") as f:
+            for line_no, raw in enumerate(f, start=1):
+                try:
+                    text = raw.decode("utf-8-sig" if line_no == 1 else "utf8").rstrip("\r\n")
+                except UnicodeDecodeError as e:
+                    if self._bad(InputError(self.path, line_no, f"not valid UTF-8 ({e.reason} at byte {e.start})")):
+                        return
+                    continue
+                if is_json:
+                    if not text.strip():
+                        continue
+                    try:
+                        record = _record_from_json(self.path, line_no, text)
+                    except InputError as e:
+                        if self._bad(e):
+                            return
+                        continue
+                else:
+                    record = {"text": text}
+                yield self.nlp.make_doc(record["text"]), (line_no, record)
+
+    def _read_docbin(self) -> Iterator[Tuple[Doc, Tuple[int, Record]]]:
+        from spacy_bert_ner.tools.evaluate import blank_copy
+
+        try:
+            docbin = DocBin().from_disk(self.path)
+        except Exception as e:  # a corrupt file: srsly/msgpack raise assorted errors
+            self._bad(InputError(self.path, None, f"not a readable .spacy file ({e})"))
+            return
+        for i, doc in enumerate(docbin.get_docs(self.nlp.vocab), start=1):
+            yield blank_copy(doc, self.nlp.vocab), (i, {"text": doc.text})
+
+
+def span_entity(span: Span) -> Dict[str, Any]:
+    """The JSON form of one entity; ``confidence`` only when the span has a value for it."""
+    entity: Dict[str, Any] = {
+        "text": span.text,
+        "label": span.label_,
+        "start_char": span.start_char,
+        "end_char": span.end_char,
+    }
+    if Span.has_extension("confidence"):
+        value = getattr(span._, "confidence", None)
+        if value is not None:
+            entity["confidence"] = float(value)
+    return entity
+
+
+def annotate(
+    nlp: Language,
+    items: Iterable[Tuple[Doc, Any]],
+    batch_size: int = 64,
+    buffer: int = 2048,
+) -> Iterator[Tuple[Doc, Any]]:
+    """``nlp.pipe`` over ``(Doc, context)`` pairs, in input order.
+
+    Each buffer of ``buffer`` records is run shortest first
+    (:func:`spacy_bert_ner.pipeline.batching.pipe_by_length`) so batches carry little
+    padding; at most one buffer is read ahead.
+    """
+    return pipe_by_length(nlp, items, batch_size=batch_size, buffer=buffer, as_tuples=True)
+
+
+def _progress_bar(enabled: Optional[bool]):
+    from tqdm import tqdm
+
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    return tqdm(unit="words", unit_scale=True, disable=not enabled, desc="predict", dynamic_ncols=True)
+
+
+def predict_file(
+    nlp: Language,
+    input_path: Union[str, Path],
+    output_path: Union[str, Path],
+    batch_size: int = 64,
+    skip_errors: bool = False,
+    progress: Optional[bool] = None,
+) -> PredictStats:
+    """Annotate ``input_path`` with ``nlp`` and write the entities to ``output_path``.
+
+    Raises :class:`InputError` (naming ``file:line``) on the first bad record
+    unless ``skip_errors``; the records before it are then in
+    ``OUTPUT.partial``. ``progress=None`` shows a progress bar only on a
+    terminal.
+    """
+    input_path, output_path = Path(input_path), Path(output_path)
+    check_paths(input_path, output_path)
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    partial = output_path.with_name(output_path.name + PARTIAL_SUFFIX)
+    stats = PredictStats()
+    reader = _Reader(nlp, input_path, stats, skip_errors=skip_errors)
+    start = time.perf_counter()
+    bar = _progress_bar(progress)
+    try:
+        results = annotate(nlp, reader, batch_size=batch_size)
+        if output_path.suffix == ".jsonl":
+            with partial.open("w", encoding="utf8", newline="\n") as out:
+                _write_jsonl(results, out, stats, bar)
+        else:
+            _write_docbin(results, partial, stats, bar)
+    finally:
+        bar.close()
+        stats.seconds = time.perf_counter() - start
+    if reader.error is not None:
+        raise reader.error
+    os.replace(partial, output_path)
+    return stats
+
+
+def _count(doc: Doc, stats: PredictStats, bar) -> None:
+    stats.records += 1
+    stats.words += len(doc)
+    stats.entities += len(doc.ents)
+    bar.update(len(doc))
+
+
+def _write_jsonl(results: Iterable[Tuple[Doc, Tuple[int, Record]]], out: IO[str], stats: PredictStats, bar) -> None:
+    for doc, (_, record) in results:
+        record = dict(record)
+        record["entities"] = [span_entity(e) for e in doc.ents]
+        out.write(srsly.json_dumps(record) + "\n")
+        out.flush()
+        _count(doc, stats, bar)
+
+
+def _write_docbin(results: Iterable[Tuple[Doc, Tuple[int, Record]]], path: Path, stats: PredictStats, bar) -> None:
+    docbin = DocBin(store_user_data=True)
+    try:
+        for doc, _ in results:
+            docbin.add(doc)
+            _count(doc, stats, bar)
+    finally:
+        # on success the caller renames it; on failure it keeps the docs done
+        path.write_bytes(docbin.to_bytes())

@@ -1,0 +1,167 @@
+"""`spacy-bert-ner predict`: .txt/.jsonl/.spacy in, .jsonl/.spacy out, bad lines, partial output."""
+import json
+from pathlib import Path
+
+import pytest
+import spacy
+import srsly
+from spacy.tokens import DocBin, Span
+from typer.testing import CliRunner
+
+from spacy_bert_ner.cli import app
+from spacy_bert_ner.errors import InputError
+from spacy_bert_ner.tools.predict import annotate, predict_file, span_entity
+
+
+@pytest.fixture(scope="module")
+def nlp(trained_ner):
+    return spacy.load(trained_ner)
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf8")
+    return path
+
+
+def test_txt_keeps_every_line_including_empty_ones(nlp, tmp_path):
+    src = _write(tmp_path / "in.txt", "anna works at acme .\n\n   \ni live in paris .\r\n")
+    out = tmp_path / "out.jsonl"
+    stats = predict_file(nlp, src, out, batch_size=2, progress=False)
+    records = list(srsly.read_jsonl(out))
+    assert [r["text"] for r in records] == ["anna works at acme .", "", "   ", "i live in paris ."]
+    assert records[1]["entities"] == [] and records[2]["entities"] == []
+    assert {(e["text"], e["label"]) for e in records[0]["entities"]} == {("anna", "PER"), ("acme", "ORG")}
+    paris = records[3]["entities"][0]
+    assert records[3]["text"][paris["start_char"]:paris["end_char"]] == "paris"
+    assert set(paris) == {"text", "label", "start_char", "end_char"}
+    assert stats.records == 4 and stats.skipped == 0 and stats.entities == 3
+    assert not (tmp_path / "out.jsonl.partial").exists()
+
+
+def test_jsonl_keeps_fields_and_spacy_output(nlp, tmp_path):
+    src = _write(
+        tmp_path / "in.jsonl",
+        '{"id": 7, "text": "boris visited rome today", "meta": {"source": "x"}}\n\n{"text": "we met emma and felix yesterday", "entities": "old"}\n',
+    )
+    out = tmp_path / "out.jsonl"
+    predict_file(nlp, src, out, progress=False)
+    first, second = srsly.read_jsonl(out)
+    assert first["id"] == 7 and first["meta"] == {"source": "x"}
+    assert [(e["text"], e["label"]) for e in first["entities"]] == [("boris", "PER"), ("rome", "LOC")]
+    assert [e["text"] for e in second["entities"]] == ["emma", "felix"]  # an input "entities" is replaced
+
+    out_spacy = tmp_path / "out.spacy"
+    stats = predict_file(nlp, src, out_spacy, progress=False)
+    docs = list(DocBin().from_disk(out_spacy).get_docs(nlp.vocab))
+    assert stats.records == len(docs) == 2
+    assert [e.text for e in docs[0].ents] == ["boris", "rome"]
+
+
+def test_spacy_input_keeps_tokens_and_drops_gold(nlp, toy_corpus, tmp_path):
+    out = tmp_path / "pred.jsonl"
+    stats = predict_file(nlp, toy_corpus / "test.spacy", out, batch_size=8, progress=False)
+    gold = list(DocBin().from_disk(toy_corpus / "test.spacy").get_docs(nlp.vocab))
+    records = list(srsly.read_jsonl(out))
+    assert stats.records == len(records) == len(gold)
+    assert [r["text"] for r in records] == [d.text for d in gold]
+    found = sum(len(r["entities"]) for r in records)
+    assert found == stats.entities > 0
+
+
+@pytest.mark.parametrize(
+    "line,message",
+    [
+        ("{not json", "invalid JSON"),
+        ('{"id": 1}', 'no "text" field'),
+        ('{"text": 3}', '"text" must be a string'),
+        ('["text"]', "expected a JSON object"),
+    ],
+)
+def test_bad_line_names_file_and_line_and_keeps_the_records_before(nlp, tmp_path, line, message):
+    good = '{"text": "anna works at acme ."}\n'
+    src = _write(tmp_path / "in.jsonl", good + good + line + "\n" + good)
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(InputError) as info:
+        predict_file(nlp, src, out, batch_size=64, progress=False)
+    assert str(info.value).startswith(f"{src}:3: ") and message in str(info.value)
+    assert not out.exists()
+    done = list(srsly.read_jsonl(tmp_path / "out.jsonl.partial"))
+    assert len(done) == 2 and all(r["entities"] for r in done)
+
+
+def test_skip_errors_counts_and_goes_on(nlp, tmp_path):
+    src = _write(tmp_path / "in.jsonl", '{"text": "anna works at acme ."}\n{oops\n{"text": null}\n{"text": "i live in rome ."}\n')
+    out = tmp_path / "out.jsonl"
+    stats = predict_file(nlp, src, out, skip_errors=True, progress=False)
+    assert stats.skipped == 2 and stats.records == 2
+    assert stats.errors[0].startswith(f"{src}:2: ") and stats.errors[1].startswith(f"{src}:3: ")
+    assert [r["text"] for r in srsly.read_jsonl(out)] == ["anna works at acme .", "i live in rome ."]
+
+
+def test_bad_utf8_line_in_txt(nlp, tmp_path):
+    src = tmp_path / "in.txt"
+    src.write_bytes(b"anna works\n\xff\xfe bad\ni live in rome .\n")
+    with pytest.raises(InputError, match=r"in\.txt:2: not valid UTF-8"):
+        predict_file(nlp, src, tmp_path / "out.jsonl", progress=False)
+    stats = predict_file(nlp, src, tmp_path / "out.jsonl", skip_errors=True, progress=False)
+    assert stats.skipped == 1 and stats.records == 2
+
+
+def test_unknown_formats_fail_before_anything(nlp, tmp_path):
+    src = _write(tmp_path / "in.csv", "a,b\n")
+    with pytest.raises(InputError, match="unknown input format"):
+        predict_file(nlp, src, tmp_path / "out.jsonl")
+    src = _write(tmp_path / "in.txt", "a\n")
+    with pytest.raises(InputError, match="unknown output format"):
+        predict_file(nlp, src, tmp_path / "out.csv")
+    with pytest.raises(InputError, match="file not found"):
+        predict_file(nlp, tmp_path / "missing.txt", tmp_path / "out.jsonl")
+
+
+def test_confidence_is_written_when_the_extension_has_a_value(nlp):
+    previous = Span.get_extension("confidence")
+    Span.set_extension("confidence", default=None, force=True)
+    try:
+        doc = nlp("anna works at acme .")
+        doc.ents[0]._.confidence = 0.25
+        entities = [span_entity(e) for e in doc.ents]
+        assert entities[0]["confidence"] == 0.25
+        assert "confidence" not in entities[1]  # no value: no key
+    finally:
+        Span.remove_extension("confidence")
+        if previous is not None:
+            default, method, getter, setter = previous
+            Span.set_extension("confidence", default=default, method=method, getter=getter, setter=setter)
+
+
+def test_annotate_is_lazy_and_in_order(nlp):
+    """annotate() pulls one buffer at a time, so a stream is never read in full."""
+    pulled = []
+
+    def stream():
+        for i in range(1000):
+            pulled.append(i)
+            yield nlp.make_doc("" if i % 3 == 0 else "anna works at acme ."), i
+
+    results = annotate(nlp, stream(), batch_size=4, buffer=8)
+    first = [next(results) for _ in range(6)]
+    assert [ctx for _, ctx in first] == list(range(6))
+    assert len(pulled) <= 8
+
+
+def test_cli(trained_ner, tmp_path):
+    src = _write(tmp_path / "in.jsonl", '{"text": "anna works at acme ."}\n{"text": 1}\n')
+    runner = CliRunner()
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["predict", str(trained_ner), str(src), str(out), "--batch-size", "8"])
+    assert result.exit_code == 1
+    assert "in.jsonl:2" in _text(result) and "out.jsonl.partial" in _text(result)
+    result = runner.invoke(app, ["predict", str(trained_ner), str(src), str(out), "--skip-errors", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "1 records" in _text(result) and "Skipped 1 bad records" in _text(result)
+    assert json.loads(out.read_text().splitlines()[0])["entities"]
+
+
+def _text(result) -> str:
+    """CLI output with wasabi's line wrapping undone."""
+    return " ".join(result.output.split())
