@@ -54,7 +54,6 @@ def tiny_overrides(tiny_bert: Path, corpus: Path, steps: int = 30) -> dict:
         "paths.dev": str(corpus / "dev.spacy"),
         "paths.transformer": str(tiny_bert),
         "paths.train_log": str(corpus.parent / f"log-{corpus.name}.jsonl"),
-        "training.max_steps": steps,
         "training.optimizer.learn_rate.total_steps": steps,
         "training.optimizer.learn_rate.warmup_steps": 0,
         "training.optimizer.learn_rate.initial_rate": 0.003,

@@ -1,4 +1,5 @@
 """Training the default config (tiny BERT) and the pieces it registers."""
+import pytest
 import spacy
 from spacy.util import registry
 
@@ -124,3 +125,29 @@ def test_every_shipped_config_builds_and_validates(tiny_bert):
         head = "bert_ner" if name.startswith("bert-ner") else "ner"
         assert nlp.pipe_names == ["transformer", head], name
         assert config["training"]["logger"]["@loggers"] == "spacy_bert_ner.JsonlLogger.v1", name
+
+
+@pytest.mark.parametrize("name", ["bert-ner-cpu.cfg", "ner-cpu.cfg", "bert-ner-gpu.cfg", "ner-gpu.cfg"])
+def test_config_is_the_whole_recipe(name):
+    """One override sets the training length and its schedule; the training
+    reader reads the file's order (member 0 of `spacy-bert-ner train`)."""
+    from spacy.util import load_config
+
+    config = load_config(CONFIG_DIR / name, overrides={"training.optimizer.learn_rate.total_steps": 1234}, interpolate=True)
+    assert config["training"]["max_steps"] == 1234
+    assert config["corpora"]["train"]["@readers"] == "spacy_bert_ner.ShuffledCorpus.v1"
+    assert config["corpora"]["train"]["shuffle_seed"] == 0
+
+
+def test_a_pipeline_from_the_default_config_creates_its_own_optimizer(tiny_bert, toy_corpus):
+    """`nlp.initialize()` and `nlp.update()` without an optimizer (and `spacy debug data`)
+    resolve [training.optimizer] from the uninterpolated config: it must hold no variable."""
+    import spacy
+    from spacy.training import Corpus
+    from spacy.util import load_config
+
+    config = load_config(CONFIG_DIR / "bert-ner-cpu.cfg", overrides={"paths.transformer": str(tiny_bert)})
+    nlp = spacy.util.load_model_from_config(config, auto_fill=True)
+    examples = list(Corpus(str(toy_corpus / "train.spacy"))(nlp))[:4]
+    nlp.initialize(lambda: examples)
+    assert nlp.create_optimizer() is not None

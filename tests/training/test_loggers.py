@@ -85,5 +85,5 @@ def test_the_merge_recipe_replaces_the_logger(tmp_path, monkeypatch):
     assert logger["@loggers"] == "spacy.ChainLogger.v1" and "path" not in logger
     assert logger["logger1"]["path"] == "${paths.train_log}"
     assert logger["logger2"]["@loggers"] == "spacy.MLflowLogger.v2"
-    assert merged["training"]["max_steps"] == 2500  # the rest is kept
+    assert merged["training"]["optimizer"]["learn_rate"]["total_steps"] == 2500  # the rest is kept
     registry.fill({"logger": logger}, validate=True)
