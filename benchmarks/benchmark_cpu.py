@@ -37,7 +37,7 @@ def _peak_rss_mb() -> float:
 
 
 def _load_sentences(path: str, limit: int) -> List[Tuple[List[str], List[str]]]:
-    from spacy_bert_ner.formats.sentence import read_sentences
+    from spacy_bert_ner.formats.read import read_sentences
 
     out = []
     for sent in read_sentences(path):

@@ -9,7 +9,8 @@ from spacy.vocab import Vocab
 from spacy_bert_ner.formats.splits import group, split_items
 from spacy_bert_ner.formats.docbin import make_doc, write_docbin
 from spacy_bert_ner.errors import InputError
-from spacy_bert_ner.formats.sentence import Sentence, detect_format, read_sentences
+from spacy_bert_ner.formats.read import detect_format, read_sentences
+from spacy_bert_ner.formats.sentence import Sentence
 from spacy_bert_ner.formats.schemes import SCHEMES, SchemeStats, Span, TagError, tags_to_spans
 
 

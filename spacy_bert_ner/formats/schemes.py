@@ -5,9 +5,8 @@ Decoding follows conlleval/seqeval's default behaviour for sequences that are
 not well formed: an ``I-X`` (or ``L-X``/``E-X``) that does not continue an
 ``X`` entity starts a new entity.
 """
-from collections import Counter
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 SCHEMES = ("IOB1", "IOB2", "BILOU")
 # prefix letters accepted on input, mapped to BILOU roles
@@ -163,7 +162,3 @@ def spans_to_tags(spans: Iterable[Span], length: int, scheme: str = "IOB2") -> L
                 tags[i] = f"I-{label}"
         prev_end, prev_label = end, label
     return tags
-
-
-def label_counts(spans: Iterable[Span]) -> Dict[str, int]:
-    return dict(Counter(label for _, _, label in spans))

@@ -183,14 +183,6 @@ def tags_to_entities(tags: Sequence[str]) -> List[TagSpan]:
     return entities
 
 
-def is_valid_biluo(tags: Sequence[str]) -> bool:
-    """Whether ``tags`` is a well-formed BILUO sequence."""
-    try:
-        tags_to_entities(tags)
-    except ValueError:
-        return False
-    return True
-
 
 def tag_index(tags: Sequence[str]) -> Dict[str, int]:
     return {tag: i for i, tag in enumerate(tags)}

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from spacy_bert_ner.errors import InputError
-from spacy_bert_ner.formats.sentence import detect_format, read_sentences
+from spacy_bert_ner.formats.read import detect_format, read_sentences
 
 
 def test_conll_tab_separated_with_docstart(tmp_path):
