@@ -25,14 +25,26 @@ def use_device(gpu_id: int) -> None:
         spacy.require_gpu(gpu_id)
 
 
-def load_pipeline(model: str, data_path: Optional[Path] = None, gpu_id: int = -1) -> Any:
-    """``spacy.load(model)`` on the chosen device, after checking that ``data_path`` exists."""
+RUNTIME_HELP = "How the transformer runs: fp32, int8, onnx or onnx-int8 (default: the pipeline's config)"
+
+
+def load_pipeline(model: str, data_path: Optional[Path] = None, gpu_id: int = -1, runtime: Optional[str] = None) -> Any:
+    """``spacy.load(model)`` on the chosen device and, when given, with the
+    transformer ``runtime``, after checking that ``data_path`` exists."""
     import spacy
+
+    from spacy_bert_ner.runtime import set_runtime
 
     if data_path is not None and not data_path.is_file():
         fail(InputError(data_path, None, "file not found"))
     use_device(gpu_id)
-    return spacy.load(model)
+    nlp = spacy.load(model)
+    if runtime is not None:
+        try:
+            set_runtime(nlp, runtime)
+        except (ValueError, ImportError) as error:
+            fail(error)
+    return nlp
 
 
 def save(output: Optional[Path], data: Any, markdown: Optional[Path], table: str, what: str) -> None:

@@ -4,7 +4,7 @@ from typing import Optional
 
 import typer
 
-from spacy_bert_ner.cli._util import app, fail, load_pipeline, save
+from spacy_bert_ner.cli._util import RUNTIME_HELP, app, fail, load_pipeline, save
 from spacy_bert_ner.errors import InputError
 
 
@@ -20,6 +20,7 @@ def evaluate_cli(
     command: Optional[str] = typer.Option(None, "--command", help="The command that reproduces this result (recorded)"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU"),
     batch_size: int = typer.Option(64, "--batch-size", "-b"),
+    runtime: Optional[str] = typer.Option(None, "--runtime", "-r", help=RUNTIME_HELP),
 ) -> None:
     """Entity-level precision, recall and F1, overall and per label, on gold tokens."""
     from spacy_bert_ner.project.members import member_logs
@@ -30,7 +31,7 @@ def evaluate_cli(
         logs = member_logs(members_json) if members_json else train_log
     except InputError as error:
         fail(error)
-    nlp = load_pipeline(model, data_path, gpu_id)
+    nlp = load_pipeline(model, data_path, gpu_id, runtime)
     result = evaluate(nlp, data_path, batch_size=batch_size, train_log=logs)
     result["model"] = model
     if config_name:

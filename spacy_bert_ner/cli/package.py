@@ -14,6 +14,7 @@ def package_cli(
     name: str = typer.Option(..., "--name", help="Package name without the language prefix, e.g. bert_ner_wikiann"),
     version: str = typer.Option("0.1.0", "--version"),
     metrics: Optional[Path] = typer.Option(None, "--metrics", help="Metrics JSON from evaluate, stored in the meta; also renders the model card (README)"),
+    runtime: Optional[str] = typer.Option(None, "--runtime", "-r", help="The packaged model's default transformer runtime: fp32, int8, onnx or onnx-int8 (the weights stay fp32)"),
 ) -> None:
     """Build a pip-installable model wheel with `spacy package` (metrics and
     runtime requirements in its meta), and the spacy-bert-ner wheel it needs beside it."""
@@ -29,7 +30,7 @@ def package_cli(
         data = srsly.read_json(metrics)
         readme = model_card(model, metrics, name, version, dataset=dataset_card(data.get("data")))
     try:
-        wheels = package(model, output_dir, name, version, metrics_path=metrics, readme=readme)
+        wheels = package(model, output_dir, name, version, metrics_path=metrics, readme=readme, runtime=runtime)
     except (ValueError, RuntimeError, OSError) as error:
         fail(error)
     msg.good(f"Built {wheels[0]}", "pip install " + " ".join(str(w) for w in wheels))

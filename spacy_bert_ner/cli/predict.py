@@ -4,7 +4,7 @@ from typing import Optional
 import typer
 from wasabi import msg
 
-from spacy_bert_ner.cli._util import app, fail, load_pipeline
+from spacy_bert_ner.cli._util import RUNTIME_HELP, app, fail, load_pipeline
 from spacy_bert_ner.errors import InputError
 
 
@@ -17,6 +17,7 @@ def predict_cli(
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU"),
     skip_errors: bool = typer.Option(False, "--skip-errors", help="Skip (and count) bad input lines instead of stopping"),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)"),
+    runtime: Optional[str] = typer.Option(None, "--runtime", "-r", help=RUNTIME_HELP),
 ) -> None:
     """Find entities in raw text and write them as JSON Lines or a .spacy file.
 
@@ -30,7 +31,7 @@ def predict_cli(
         check_paths(input_path, output_path)
     except InputError as e:
         fail(e)
-    nlp = load_pipeline(model, None, gpu_id)
+    nlp = load_pipeline(model, None, gpu_id, runtime)
     try:
         stats = predict_file(nlp, input_path, output_path, batch_size=batch_size, skip_errors=skip_errors, progress=progress)
     except InputError as e:

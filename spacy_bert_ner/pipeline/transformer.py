@@ -1,6 +1,8 @@
 """The transformer: the registered name resolver (hub names, or the offline
-MiniLM), and spacy-transformers' ``TransformerModel.v3`` with the input's casing
-as token type ids (``case_types``), which spacy-transformers lacks."""
+MiniLM), and spacy-transformers' ``TransformerModel.v3`` with what it lacks: the
+input's casing as token type ids (``case_types``) and a choice of how it runs
+at inference (``runtime``: fp32, int8, ONNX Runtime; see
+:mod:`spacy_bert_ner.runtime`)."""
 from functools import partial
 from typing import Any, Callable, List, Optional, Tuple
 
@@ -50,8 +52,9 @@ def transformer_model_v1(
     mixed_precision: bool = False,
     grad_scaler_config: dict = {},
     case_types: bool = False,
+    runtime: str = "fp32",
 ) -> Model:
-    """spacy-transformers' ``TransformerModel.v3`` plus ``case_types``.
+    """spacy-transformers' ``TransformerModel.v3`` plus ``case_types`` and ``runtime``.
 
     ``case_types = True`` gives an uncased transformer its input's casing. Each
     wordpiece's token type id becomes the case of its characters in the text
@@ -63,17 +66,25 @@ def transformer_model_v1(
     context. It needs a fast tokenizer (for the character offsets) and a model
     with token type embeddings (BERT, MiniLM, RoBERTa; not DistilBERT), and it
     replaces sentence-pair segment ids, which NER does not use.
+
+    ``runtime`` is how the transformer runs at inference: ``fp32`` (PyTorch, as
+    trained), ``int8``, ``onnx`` or ``onnx-int8``. The saved weights are always
+    the fp32 model; training needs ``fp32``.
     """
     from spacy_transformers.layers import TransformerModel
 
+    from spacy_bert_ner.runtime import RuntimeState
+
     model = TransformerModel(name, get_spans, tokenizer_config, transformer_config, mixed_precision, grad_scaler_config)
-    if case_types:
-        model._func = _forward_with_case_types
-        model.attrs["set_transformer"] = partial(_set_transformer_with_case_types, model.attrs["set_transformer"])
+    model.attrs[RuntimeState.ATTR] = RuntimeState(runtime)
+    model._func = partial(_forward, case_types=case_types)
+    set_transformer = _set_transformer_with_case_types if case_types else _set_transformer
+    model.attrs["set_transformer"] = partial(set_transformer, model.attrs["set_transformer"])
     return model
 
 
 N_CASE_TYPES = 4  # see case_type
+RUNTIME_ATTR = "spacy_bert_ner_runtime"  # spacy_bert_ner.runtime.RuntimeState.ATTR
 
 
 def case_type(piece: str) -> int:
@@ -121,6 +132,12 @@ def grow_token_types(transformer: Any, rows: int) -> None:
     transformer.config.type_vocab_size = rows
 
 
+def _set_transformer(set_transformer: Callable, model: Model, hf_model: Any) -> None:
+    """Set the freshly loaded Hugging Face model; any runtime engine is rebuilt from it."""
+    model.attrs[RUNTIME_ATTR].forget()
+    set_transformer(model, hf_model)
+
+
 def _set_transformer_with_case_types(set_transformer: Callable, model: Model, hf_model: Any) -> None:
     """Set the freshly loaded Hugging Face model, then grow its token type
     embeddings to one row per case, each a copy of row 0."""
@@ -131,31 +148,51 @@ def _set_transformer_with_case_types(set_transformer: Callable, model: Model, hf
             "[components.transformer.model] case_types = false"
         )
     grow_token_types(hf_model.transformer, N_CASE_TYPES)
-    set_transformer(model, hf_model)
+    _set_transformer(set_transformer, model, hf_model)
 
 
-def _forward_with_case_types(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Any, Callable]:
+def _forward(model: Model, docs: List[Doc], is_train: bool, case_types: bool = False) -> Tuple[Any, Callable]:
     """spacy-transformers' ``TransformerModel`` forward pass, with the case of
-    each wordpiece as its token type id."""
-    from spacy_transformers.align import get_alignment_via_offset_mapping
+    each wordpiece as its token type id (``case_types``) and the encoder run by
+    the model's runtime at inference."""
+    from spacy_transformers.align import get_alignment, get_alignment_via_offset_mapping
     from spacy_transformers.data_classes import FullTransformerBatch, WordpieceBatch
     from spacy_transformers.layers.transformer_model import huggingface_tokenize
     from spacy_transformers.truncate import truncate_oversize_splits
 
+    runtime = model.attrs[RUNTIME_ATTR]
+    if is_train and runtime.runtime != "fp32":
+        raise ValueError(
+            f"the transformer runs with runtime {runtime.runtime!r}, which is for inference only: train with "
+            "[components.transformer.model] runtime = \"fp32\" (or spacy_bert_ner.runtime.set_runtime(nlp, \"fp32\"))"
+        )
     nested_spans = model.attrs["get_spans"](docs)
     flat_spans = [span for doc_spans in nested_spans for span in doc_spans]
     texts = [span.text for span in flat_spans]
     batch_encoding = huggingface_tokenize(model.tokenizer, texts)
-    if "offset_mapping" not in batch_encoding:
+    if "offset_mapping" in batch_encoding:
+        if case_types:
+            batch_encoding["token_type_ids"] = case_type_ids(texts, batch_encoding["offset_mapping"])
+        align = get_alignment_via_offset_mapping(flat_spans, batch_encoding["offset_mapping"])
+    elif case_types:
         raise ValueError(
             "case_types needs a fast tokenizer for the wordpieces' character offsets: set "
             "[components.transformer.model.tokenizer_config] use_fast = true"
         )
-    batch_encoding["token_type_ids"] = case_type_ids(texts, batch_encoding["offset_mapping"])
+    else:
+        align = None
     wordpieces = WordpieceBatch.from_batch_encoding(batch_encoding)
-    align = get_alignment_via_offset_mapping(flat_spans, batch_encoding["offset_mapping"])
+    if align is None:
+        align = get_alignment(flat_spans, wordpieces.strings, model.tokenizer.all_special_tokens)
     wordpieces, align = truncate_oversize_splits(wordpieces, align, model.tokenizer.model_max_length)
-    model_output, backprop_tensors = model.layers[0](wordpieces, is_train)
+    if runtime.runtime == "fp32" or not len(flat_spans):
+        model_output, backprop_tensors = model.layers[0](wordpieces, is_train)
+    else:
+        from transformers.modeling_outputs import BaseModelOutput
+
+        engine = runtime.engine(model.transformer)
+        hidden = engine(wordpieces.input_ids, wordpieces.attention_mask, wordpieces.token_type_ids)
+        model_output, backprop_tensors = BaseModelOutput(last_hidden_state=hidden), None
     output = FullTransformerBatch(spans=nested_spans, wordpieces=wordpieces, model_output=model_output, align=align)
 
     def backprop(d_output: Any) -> List[Doc]:

@@ -13,6 +13,7 @@ from spacy_bert_ner.pipeline.bert_ner import BertNER, bert_ner_name
 from spacy_bert_ner.pipeline.decoding import clamped_log
 from spacy_bert_ner.formats.docbin import read_docbin
 from spacy_bert_ner.pipeline.ensemble import ensemble_size
+from spacy_bert_ner.runtime import transformer_runtimes
 from spacy_bert_ner.tools.scoring import machine_description, score_docs, today
 
 
@@ -82,6 +83,7 @@ def evaluate(
             "pipeline": list(nlp.pipe_names),
             "ensemble_members": ensemble_size(nlp),
             "transformer": nlp.config.get("paths", {}).get("transformer"),
+            "runtime": sorted(set(transformer_runtimes(nlp).values())) or None,
             "machine": machine_description(),
             "date": today(),
         }

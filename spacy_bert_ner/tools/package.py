@@ -49,8 +49,9 @@ def build_meta(
     return meta
 
 
-def _stage_model(model_path: Path, staging: Path, readme: str) -> Path:
-    """A copy of the pipeline directory with ``README.md`` set to ``readme``.
+def _stage_model(model_path: Path, staging: Path, readme: Optional[str], runtime: Optional[str] = None) -> Path:
+    """A copy of the pipeline directory with ``README.md`` set to ``readme`` and
+    the transformers' default ``runtime`` set in its ``config.cfg``.
 
     ``spacy package`` takes a README.md found in the pipeline directory as the
     package's README: it is copied next to setup.py (the sdist's README and the
@@ -67,11 +68,38 @@ def _stage_model(model_path: Path, staging: Path, readme: str) -> Path:
             shutil.copy2(src, dst)
 
     shutil.copytree(model_path, target, copy_function=link_or_copy)
-    card = target / "README.md"
-    if card.exists():
-        card.unlink()  # it may be a hard link to the original's README
-    card.write_text(readme, encoding="utf8")
+    if readme is not None:
+        card = target / "README.md"
+        if card.exists():
+            card.unlink()  # it may be a hard link to the original's README
+        card.write_text(readme, encoding="utf8")
+    if runtime is not None:
+        set_config_runtime(target / "config.cfg", runtime)
     return target
+
+
+def set_config_runtime(config_path: Path, runtime: str) -> List[str]:
+    """Set ``runtime`` on every ``spacy_bert_ner.TransformerModel.v1`` in a saved
+    pipeline's config (the file is replaced, never written through a hard link).
+    Returns the components changed."""
+    from spacy.util import load_config
+
+    from spacy_bert_ner.runtime import check_runtime
+
+    check_runtime(runtime)
+    config = load_config(config_path, interpolate=False)
+    changed = []
+    for name, component in (config.get("components") or {}).items():
+        model = (component or {}).get("model") or {}
+        if model.get("@architectures") == "spacy_bert_ner.TransformerModel.v1":
+            model["runtime"] = runtime
+            changed.append(name)
+    if not changed:
+        raise ValueError(f"{config_path}: no transformer built by spacy_bert_ner.TransformerModel.v1, so no runtime to set")
+    text = config.to_str()
+    config_path.unlink()
+    config_path.write_text(text, encoding="utf8")
+    return changed
 
 
 def package(
@@ -82,6 +110,7 @@ def package(
     metrics_path: Optional[Union[str, Path]] = None,
     readme: Optional[str] = None,
     create_wheel: bool = True,
+    runtime: Optional[str] = None,
 ) -> List[Path]:
     """Run ``spacy package`` and return the paths of the model's wheel and of the
     ``spacy-bert-ner`` wheel built beside it in the same ``dist/`` folder (or the
@@ -102,7 +131,8 @@ def package(
     meta_path = output_dir / f"{meta['lang']}_{name}-meta.json"
     srsly.write_json(meta_path, meta)
     with tempfile.TemporaryDirectory(prefix=".staging-", dir=str(output_dir)) as staging:
-        source = _stage_model(model_path, Path(staging), readme) if readme is not None else model_path
+        staged = readme is not None or runtime is not None
+        source = _stage_model(model_path, Path(staging), readme, runtime) if staged else model_path
         spacy_package(
             source,
             output_dir,

@@ -1,0 +1,145 @@
+"""Engines that run a Hugging Face encoder at inference: a callable from
+``(input_ids, attention_mask, token_type_ids)`` NumPy arrays to the last hidden
+state as a torch tensor.
+
+``int8`` is ``torch.ao.quantization.quantize_dynamic`` of a copy of the model's
+``Linear`` layers with per-channel int8 weights; embeddings and layer norms stay
+fp32. ``onnx`` exports the model with ``torch.onnx.export`` (token type ids
+included, so ``case_types`` reaches it), applies ONNX Runtime's BERT fusions
+(``onnxruntime.transformers.optimizer``: fused embeddings + layer norm,
+attention, bias + GELU, skip + layer norm) and runs it in an
+``InferenceSession``; ``onnx-int8`` also quantizes its matrix products to int8
+(``onnxruntime.quantization.quantize_dynamic``, per channel). ONNX files are
+built in a temporary folder at first use and kept in memory.
+"""
+import copy
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy
+
+ONNX_EXTRA = "pip install 'spacy-bert-ner[onnx]'"
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+class MissingDependency(ImportError):
+    pass
+
+
+def require(runtime: str) -> None:
+    """Raise :class:`MissingDependency` naming the extra when ``runtime`` needs what is not installed."""
+    if runtime.startswith("onnx"):
+        try:
+            import onnx  # noqa: F401
+            import onnxruntime  # noqa: F401
+        except ImportError as error:
+            raise MissingDependency(f"runtime {runtime!r} needs onnxruntime and onnx ({error}): {ONNX_EXTRA}") from None
+
+
+def build_engine(runtime: str, hf_model: Any) -> Callable:
+    require(runtime)
+    if runtime == "int8":
+        return TorchInt8Engine(hf_model)
+    if runtime in ("onnx", "onnx-int8"):
+        return OnnxEngine(hf_model, quantize=runtime == "onnx-int8")
+    raise ValueError(f"no engine for runtime {runtime!r}")
+
+
+def _as_torch_ids(array: Any) -> Any:
+    import torch
+
+    return torch.as_tensor(numpy.asarray(array, dtype="int64"))
+
+
+class TorchInt8Engine:
+    """A dynamically quantized copy of the model (int8 ``Linear`` weights, per channel)."""
+
+    def __init__(self, hf_model: Any) -> None:
+        import torch
+        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+        fp32 = copy.deepcopy(hf_model).to("cpu").eval()
+        with warnings.catch_warnings():  # torch points eager-mode quantization at torchao, which is not a dependency
+            warnings.simplefilter("ignore")
+            self.model = quantize_dynamic(fp32, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+
+    def __call__(self, input_ids: Any, attention_mask: Any, token_type_ids: Optional[Any]) -> Any:
+        import torch
+
+        kwargs = {"input_ids": _as_torch_ids(input_ids), "attention_mask": _as_torch_ids(attention_mask)}
+        if token_type_ids is not None:
+            kwargs["token_type_ids"] = _as_torch_ids(token_type_ids)
+        with torch.inference_mode():
+            return self.model(**kwargs).last_hidden_state
+
+
+def export_onnx(hf_model: Any, path: Path) -> Path:
+    """Export the encoder to ONNX with dynamic batch and sequence axes."""
+    import torch
+
+    model = copy.deepcopy(hf_model).to("cpu").eval()
+    ids = torch.ones((2, 8), dtype=torch.int64)
+    axes = {name: {0: "batch", 1: "sequence"} for name in (*INPUTS, "last_hidden_state")}
+    with torch.no_grad(), warnings.catch_warnings():  # the TorchScript exporter's deprecation and tracer notes
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            (ids, ids, torch.zeros_like(ids)),
+            str(path),
+            input_names=list(INPUTS),
+            output_names=["last_hidden_state"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
+    return path
+
+
+def optimize_onnx(source: Path, target: Path, hf_config: Any, quantize: bool) -> Path:
+    """ONNX Runtime's BERT fusions, then (``quantize``) dynamic int8 matrix products."""
+    import onnx
+    from onnxruntime.transformers import optimizer
+
+    fused = optimizer.optimize_model(
+        str(source), model_type="bert", num_heads=hf_config.num_attention_heads, hidden_size=hf_config.hidden_size
+    )
+    if not quantize:
+        fused.save_model_to_file(str(target))
+        return target
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    fused_path = target.with_suffix(".fused.onnx")
+    fused.save_model_to_file(str(fused_path))
+    quantize_dynamic(
+        str(fused_path), str(target), weight_type=QuantType.QInt8, per_channel=True,
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
+    return target
+
+
+class OnnxEngine:
+    """An ONNX Runtime session of the exported, fused (and optionally int8) encoder."""
+
+    def __init__(self, hf_model: Any, quantize: bool = False, threads: Optional[int] = None) -> None:
+        import onnxruntime
+        import torch
+
+        with tempfile.TemporaryDirectory(prefix="spacy-bert-ner-onnx-") as tmp:
+            exported = export_onnx(hf_model, Path(tmp) / "model.onnx")
+            final = optimize_onnx(exported, Path(tmp) / "final.onnx", hf_model.config, quantize)
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = threads or torch.get_num_threads()
+            options.inter_op_num_threads = 1
+            self.session = onnxruntime.InferenceSession(final.read_bytes(), options, providers=["CPUExecutionProvider"])
+        self.inputs = [i.name for i in self.session.get_inputs()]
+
+    def __call__(self, input_ids: Any, attention_mask: Any, token_type_ids: Optional[Any]) -> Any:
+        import torch
+
+        given = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+        if given["token_type_ids"] is None:
+            given["token_type_ids"] = numpy.zeros_like(numpy.asarray(input_ids))
+        feeds = {name: numpy.asarray(given[name], dtype="int64") for name in self.inputs}
+        return torch.from_numpy(self.session.run(["last_hidden_state"], feeds)[0])

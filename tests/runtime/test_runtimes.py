@@ -1,0 +1,136 @@
+"""Every runtime gives the fp32 entities (case ids included), never changes what is saved, and refuses training."""
+import numpy
+import pytest
+import spacy
+import torch
+from spacy.training import Example
+
+from spacy_bert_ner.runtime import RUNTIMES, load, set_runtime, transformer_runtimes
+from spacy_bert_ner.runtime.engines import MissingDependency, require
+
+# Cased text: the case ids (token type ids) differ between these and their lower-cased forms.
+TEXTS = ["Anna works at Acme in Paris .", "We met BORIS and Emma yesterday in Berlin", "the office of Globex is in paris ."]
+OTHER_RUNTIMES = [r for r in RUNTIMES if r != "fp32"]
+
+
+def _ents(nlp, texts=TEXTS):
+    return [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in nlp.pipe(texts)]
+
+
+def _hidden(nlp, texts=TEXTS):
+    return [numpy.asarray(doc._.trf_data.model_output.last_hidden_state) for doc in nlp.pipe(texts)]
+
+
+def _state_dict(nlp):
+    transformer = nlp.get_pipe("transformer").model.transformer
+    return {k: v.detach().clone() for k, v in transformer.state_dict().items()}
+
+
+@pytest.fixture(scope="module")
+def cased_model(two_runs):
+    """transformer (case_types) + bert_ner trained on the toy task."""
+    path = two_runs[0]
+    assert spacy.load(path).config["components"]["transformer"]["model"]["case_types"] is True
+    return path
+
+
+@pytest.mark.parametrize("runtime", OTHER_RUNTIMES)
+def test_runtime_gives_the_fp32_entities_with_case_ids(cased_model, runtime):
+    fp32 = spacy.load(cased_model)
+    other = spacy.load(cased_model, config={"components": {"transformer": {"model": {"runtime": runtime}}}})
+    assert transformer_runtimes(other) == {"transformer": runtime}
+    assert _ents(other) == _ents(fp32)
+    assert any(_ents(fp32))
+    tolerance = 1e-4 if runtime == "onnx" else 0.25  # int8 matrix products are approximate
+    for a, b in zip(_hidden(other), _hidden(fp32)):
+        assert a.shape == b.shape
+        numpy.testing.assert_allclose(a, b, atol=tolerance, rtol=0)
+    # the case ids reach the engine: lower-casing the text changes its output
+    lowered = [t.lower() for t in TEXTS]
+    assert not numpy.allclose(_hidden(other, lowered)[0], _hidden(other)[0], atol=1e-3)
+
+
+@pytest.mark.parametrize("runtime", OTHER_RUNTIMES)
+def test_saving_after_any_runtime_keeps_the_fp32_weights(cased_model, runtime, tmp_path):
+    original = _state_dict(spacy.load(cased_model))
+    nlp = load(cased_model, runtime=runtime)
+    _ents(nlp)  # the engine is built and used
+    nlp.to_disk(tmp_path / "saved")
+    reloaded = spacy.load(tmp_path / "saved", config={"components": {"transformer": {"model": {"runtime": "fp32"}}}})
+    again = _state_dict(reloaded)
+    assert again.keys() == original.keys()
+    for key, value in original.items():
+        assert again[key].dtype == value.dtype and torch.equal(again[key], value), key
+    assert _ents(reloaded) == _ents(spacy.load(cased_model))
+    # to_bytes/from_bytes too
+    roundtrip = spacy.load(cased_model).from_bytes(nlp.to_bytes())
+    assert all(torch.equal(_state_dict(roundtrip)[k], v) for k, v in original.items())
+
+
+def test_a_loaded_pipeline_switches_runtime_and_back(cased_model):
+    nlp = spacy.load(cased_model)
+    expected = _ents(nlp)
+    assert set_runtime(nlp, "int8") == ["transformer"]
+    assert _ents(nlp) == expected
+    set_runtime(nlp, "fp32")
+    assert _ents(nlp) == expected
+
+
+def test_training_needs_fp32(cased_model):
+    nlp = load(cased_model, runtime="int8")
+    doc = nlp.make_doc("Anna works at Acme .")
+    example = Example.from_dict(doc, {"entities": [(0, 4, "PER")]})
+    with pytest.raises(ValueError, match="runtime 'int8', which is for inference only: train with"):
+        nlp.update([example])
+
+
+def test_unknown_runtime_and_pipelines_without_our_transformer():
+    with pytest.raises(ValueError, match="unknown runtime 'fp16'; choose one of fp32, int8, onnx, onnx-int8"):
+        set_runtime(spacy.blank("en"), "fp16")
+    with pytest.raises(ValueError, match="has no transformer built by spacy_bert_ner.TransformerModel.v1"):
+        set_runtime(spacy.blank("en"), "int8")
+
+
+def test_a_missing_onnx_extra_names_it(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_onnxruntime(name, *args, **kwargs):
+        if name.startswith("onnxruntime"):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_onnxruntime)
+    with pytest.raises(MissingDependency, match=r"pip install 'spacy-bert-ner\[onnx\]'"):
+        require("onnx-int8")
+    require("int8")  # needs torch only
+
+
+def test_a_packaged_default_runtime_is_set_in_a_staged_copy(cased_model, tmp_path):
+    from spacy_bert_ner.tools.package import _stage_model
+
+    before = (cased_model / "config.cfg").read_text()
+    staged = _stage_model(cased_model, tmp_path, None, "onnx-int8")
+    assert (cased_model / "config.cfg").read_text() == before  # the hard-linked original is untouched
+    nlp = spacy.load(staged)
+    assert transformer_runtimes(nlp) == {"transformer": "onnx-int8"}
+    assert _ents(nlp) == _ents(spacy.load(cased_model))
+
+
+def test_the_cli_takes_a_runtime(cased_model, toy_corpus, tmp_path):
+    import srsly
+    from typer.testing import CliRunner
+
+    from spacy_bert_ner.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["evaluate", str(cased_model), str(toy_corpus / "test.spacy"), "--runtime", "int8", "--output", str(tmp_path / "m.json")])
+    assert result.exit_code == 0, result.output
+    assert srsly.read_json(tmp_path / "m.json")["runtime"] == ["int8"]
+    (tmp_path / "in.txt").write_text("\n".join(TEXTS) + "\n")
+    result = runner.invoke(app, ["predict", str(cased_model), str(tmp_path / "in.txt"), str(tmp_path / "out.jsonl"), "--runtime", "onnx"])
+    assert result.exit_code == 0, result.output
+    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == len(TEXTS)
+    result = runner.invoke(app, ["predict", str(cased_model), str(tmp_path / "in.txt"), str(tmp_path / "x.jsonl"), "--runtime", "fp16"])
+    assert result.exit_code == 1 and "unknown runtime 'fp16'" in result.output
