@@ -63,7 +63,13 @@ register_extensions()
 
 # What bert_ner and bert_ner_ensemble set, their decoding settings and how spaCy weighs their scores.
 ASSIGNS = ["doc.ents", "token.ent_iob", "token.ent_type", "doc.spans", f"span._.{CONFIDENCE_ATTR}"]
-DECODING_CONFIG = {"threshold": 0.0, "temperature": 1.0, "spans_key": DEFAULT_SPANS_KEY, "scorer": {"@scorers": "spacy.ner_scorer.v1"}}
+DECODING_CONFIG = {
+    "threshold": 0.0,
+    "temperature": 1.0,
+    "spans_key": DEFAULT_SPANS_KEY,
+    "keep_trf_data": False,
+    "scorer": {"@scorers": "spacy.ner_scorer.v1"},
+}
 SCORE_WEIGHTS = {"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None}
 
 
@@ -81,6 +87,7 @@ def make_bert_ner(
     spans_key: Optional[str],
     scorer: Optional[Callable],
     temperature: float = 1.0,
+    keep_trf_data: bool = False,
 ) -> "BertNER":
     """Create a ``bert_ner`` component (see :class:`BertNER`)."""
     return BertNER(
@@ -90,6 +97,7 @@ def make_bert_ner(
         threshold=threshold,
         temperature=temperature,
         spans_key=spans_key,
+        keep_trf_data=keep_trf_data,
         scorer=scorer,
     )
 
@@ -118,6 +126,10 @@ class BertNER(TrainablePipe):
       the same entities in ``doc.spans[spans_key]`` with their confidences in
       ``doc.spans[spans_key].attrs["scores"]`` (spancat's convention).
       Entities whose confidence is below ``threshold`` are dropped from both.
+    * ``doc._.trf_data`` (the transformer's wordpieces and hidden states,
+      about 100 times the size of the text) is emptied once the entities are
+      set, so predicted Docs stay small in memory and on disk; set
+      ``keep_trf_data`` when something after this component reads it.
     * Training: softmax cross-entropy against the gold BILUO tags of
       ``example.reference``, aligned to the predicted tokens; tokens with
       no gold tag (missing or misaligned) are left out of the loss, which is
@@ -133,10 +145,12 @@ class BertNER(TrainablePipe):
         threshold: float = 0.0,
         temperature: float = 1.0,
         spans_key: Optional[str] = DEFAULT_SPANS_KEY,
+        keep_trf_data: bool = False,
         scorer: Optional[Callable] = None,
     ) -> None:
         register_extensions()
         self.vocab = vocab
+        self.keep_trf_data = keep_trf_data
         self.model = model
         self.name = name
         self.cfg: Dict[str, Any] = {"labels": []}
@@ -259,6 +273,8 @@ class BertNER(TrainablePipe):
             if self.spans_key is not None:
                 group = SpanGroup(doc, name=self.spans_key, spans=spans, attrs={"scores": confidences})
                 doc.spans[self.spans_key] = group
+            if not self.keep_trf_data:
+                drop_trf_data(doc)
 
     # --- training -------------------------------------------------------------
 
@@ -357,6 +373,14 @@ def chosen_tag_probs(probs: numpy.ndarray, ids: Sequence[int], temperature: floa
     if len(ids) == 0:
         return numpy.zeros((0,))
     return tempered_probs(probs, temperature)[numpy.arange(len(ids)), numpy.asarray(ids)]
+
+
+def drop_trf_data(doc: Doc) -> None:
+    """Replace ``doc._.trf_data`` (if the transformer set it) by an empty one."""
+    if Doc.has_extension("trf_data") and doc._.trf_data is not None and len(doc._.trf_data.tensors):
+        from spacy_transformers.data_classes import TransformerData
+
+        doc._.trf_data = TransformerData.empty()
 
 
 def _forget_confidences(doc: Doc) -> None:

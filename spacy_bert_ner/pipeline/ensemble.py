@@ -46,10 +46,12 @@ def make_bert_ner_ensemble(
     temperature: float,
     spans_key: Optional[str],
     scorer: Optional[Callable],
+    keep_trf_data: bool = False,
 ) -> "BertNEREnsemble":
     """Create a ``bert_ner_ensemble`` component (see :class:`BertNEREnsemble`)."""
     return BertNEREnsemble(
-        nlp, name, members, threshold=threshold, temperature=temperature, spans_key=spans_key, scorer=scorer
+        nlp, name, members, threshold=threshold, temperature=temperature, spans_key=spans_key, scorer=scorer,
+        keep_trf_data=keep_trf_data,
     )
 
 
@@ -78,6 +80,7 @@ class BertNEREnsemble(BertNER):
         temperature: float = 1.0,
         spans_key: Optional[str] = DEFAULT_SPANS_KEY,
         scorer: Optional[Callable] = None,
+        keep_trf_data: bool = False,
     ) -> None:
         register_extensions()
         if not members or any(not m or not all(isinstance(n, str) and n for n in m) for m in members):
@@ -90,6 +93,7 @@ class BertNEREnsemble(BertNER):
         self.threshold = threshold
         self.temperature = temperature
         self.spans_key = spans_key
+        self.keep_trf_data = keep_trf_data
         self.scorer = scorer
         self._decoder = None
 

@@ -41,6 +41,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
 
 from spacy_bert_ner.pipeline.batching import pipe_by_length
+from spacy_bert_ner.pipeline.bert_ner import drop_trf_data
 from spacy_bert_ner.errors import InputError
 
 INPUT_SUFFIXES = (".txt", ".jsonl", ".spacy")
@@ -263,6 +264,7 @@ def _write_docbin(results: Iterable[Tuple[Doc, Tuple[int, Record]]], path: Path,
     docbin = DocBin(store_user_data=True)
     try:
         for doc, _ in results:
+            drop_trf_data(doc)  # the transformer's hidden states: ~100x the text, needed by nobody downstream
             docbin.add(doc)
             _count(doc, stats, bar)
     finally:

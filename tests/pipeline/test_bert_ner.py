@@ -555,3 +555,20 @@ def test_bert_ner_calibrate_cli_fits_and_saves_the_temperature(trained_bert_ner,
         set_model_temperature(tmp_path / "nowhere", 2.0)
     with pytest.raises(ValueError, match="positive"):
         set_model_temperature(model, 0.0)
+
+
+def test_predicted_docs_carry_no_hidden_states_unless_asked(trained_bert_ner, tmp_path):
+    from spacy.tokens import DocBin
+
+    text = "anna works at acme in paris ."
+    nlp = spacy.load(trained_bert_ner)
+    doc = nlp(text)
+    assert len(doc._.trf_data.tensors) == 0 and doc.ents
+    small = len(DocBin(docs=[doc], store_user_data=True).to_bytes())
+    nlp.get_pipe("bert_ner").keep_trf_data = True
+    kept = nlp(text)
+    assert kept._.trf_data.model_output.last_hidden_state.shape[-1] > 0
+    assert [(e.text, e.label_) for e in kept.ents] == [(e.text, e.label_) for e in doc.ents]
+    assert len(DocBin(docs=[kept], store_user_data=True).to_bytes()) > 3 * small
+    kept_by_config = spacy.load(trained_bert_ner, config={"components": {"bert_ner": {"keep_trf_data": True}}})
+    assert len(kept_by_config(text)._.trf_data.tensors)

@@ -93,6 +93,7 @@ def test_bert_ner_trains_and_round_trips_with_case_types(tiny_bert, toy_corpus, 
     config = Config().from_disk(CONFIG_DIR / "bert-ner-cpu.cfg", overrides={"paths.transformer": str(tiny_bert)})
     config["components"]["transformer"]["model"]["@architectures"] = "spacy_bert_ner.TransformerModel.v1"
     config["components"]["transformer"]["model"]["case_types"] = True
+    config["components"]["bert_ner"]["keep_trf_data"] = True
     nlp = spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
     examples = list(Corpus(str(toy_corpus / "train.spacy"))(nlp))[:8]
     nlp.initialize(lambda: examples)

@@ -18,6 +18,7 @@ def _ents(nlp, texts=TEXTS):
 
 
 def _hidden(nlp, texts=TEXTS):
+    nlp.get_pipe("bert_ner").keep_trf_data = True
     return [numpy.asarray(doc._.trf_data.model_output.last_hidden_state) for doc in nlp.pipe(texts)]
 
 
