@@ -13,6 +13,7 @@ attention, bias + GELU, skip + layer norm) and runs it in an
 built in a temporary folder at first use and kept in memory.
 """
 import copy
+import logging
 import tempfile
 import warnings
 from pathlib import Path
@@ -112,10 +113,16 @@ def optimize_onnx(source: Path, target: Path, hf_config: Any, quantize: bool) ->
 
     fused_path = target.with_suffix(".fused.onnx")
     fused.save_model_to_file(str(fused_path))
-    quantize_dynamic(
-        str(fused_path), str(target), weight_type=QuantType.QInt8, per_channel=True,
-        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-    )
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # the quantizer logs advice about static pre-processing, which dynamic quantization does not need
+    try:
+        quantize_dynamic(
+            str(fused_path), str(target), weight_type=QuantType.QInt8, per_channel=True,
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
+    finally:
+        root.setLevel(level)
     return target
 
 

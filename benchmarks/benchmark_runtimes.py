@@ -1,0 +1,287 @@
+"""CPU inference by runtime: our pipeline with each transformer runtime against
+Hugging Face token classification with the same accelerations, on the same
+sentences, the same batch size and the same length-sorted batches, with the
+bare transformer forward pass as the floor.
+
+    python benchmarks/benchmark_runtimes.py --model training/wikiann-en/model-best \\
+        --data ../shared/data --output metrics/benchmark-runtimes.json
+
+Configurations (each run ``--repeats`` times, every run in its own process,
+the median reported; all with ``--threads`` torch / ONNX Runtime threads):
+- ``ours/<runtime>``: ``spacy_bert_ner.runtime.load(model, runtime)`` then
+  ``pipe_by_length`` (what ``predict`` and ``evaluate`` run), words to entities;
+- ``hf/fp32``: tokenizer + ``AutoModelForTokenClassification`` under
+  ``torch.inference_mode``, words to BIO entity spans, batches sorted by length;
+- ``hf/int8``: the same model after ``torch.ao.quantization.quantize_dynamic``
+  of its ``Linear`` layers;
+- ``hf/onnx`` and ``hf/onnx-int8``: the same model exported to ONNX, with ONNX
+  Runtime's BERT fusions and (``-int8``) its dynamic int8 quantization, per
+  channel, i.e. what optimum's ORT export and quantizer produce;
+- ``floor/<runtime>``: only the encoder (ours: the pipeline's own transformer
+  and runtime engine) on the same padded batches: no tokenizer, head or decoding;
+- ``processes``: ours with 2 processes of 1 thread each over halves of the data,
+  against 1 process with 2 threads.
+The HF head is freshly initialised: speed does not depend on its weights.
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Sequence
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmark_cpu import WIKIANN_LABELS, _load_sentences, _peak_rss_mb, in_child  # noqa: E402
+
+RUNTIMES = ("fp32", "int8", "onnx", "onnx-int8")
+
+
+def cpu_flags() -> Dict:
+    """The CPU model and the vector/matrix extensions speedups depend on."""
+    flags, model = set(), ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
+            if line.startswith("model name") and not model:
+                model = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    wanted = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8")
+    return {"model": model, "cores": os.cpu_count(), **{f: f in flags for f in wanted}}
+
+
+def _sorted_batches(items: List, batch_size: int, key: Callable = len) -> List[List]:
+    ordered = sorted(items, key=key)
+    return [ordered[i : i + batch_size] for i in range(0, len(ordered), batch_size)]
+
+
+# --- ours ---------------------------------------------------------------------------------
+
+def run_ours(model: str, runtime: str, sentences, batch_size: int, threads: int) -> Dict:
+    import torch
+    from spacy.tokens import Doc
+
+    from spacy_bert_ner.pipeline.batching import pipe_by_length
+    from spacy_bert_ner.runtime import load
+
+    torch.set_num_threads(threads)
+    nlp = load(model, runtime=runtime)
+    words = [w for w, _ in sentences]
+    list(pipe_by_length(nlp, (Doc(nlp.vocab, words=w) for w in words[:batch_size]), batch_size=batch_size))  # warm-up, builds the engine
+    start = time.perf_counter()
+    n_ents = sum(len(doc.ents) for doc in pipe_by_length(nlp, (Doc(nlp.vocab, words=w) for w in words), batch_size=batch_size))
+    seconds = time.perf_counter() - start
+    n_words = sum(map(len, words))
+    return {"words_per_s": n_words / seconds, "seconds": seconds, "words": n_words, "entities": n_ents, "peak_rss_mb": _peak_rss_mb()}
+
+
+def run_floor(model: str, runtime: str, sentences, batch_size: int, threads: int) -> Dict:
+    """The pipeline's own encoder (and runtime engine) on pre-tokenized, padded, length-sorted batches."""
+    import numpy
+    import torch
+
+    from spacy_bert_ner.runtime import load
+
+    torch.set_num_threads(threads)
+    nlp = load(model, runtime=runtime)
+    trf = nlp.get_pipe("transformer").model
+    texts = [" ".join(w) for w, _ in sentences]
+    batches = []
+    for batch in _sorted_batches(texts, batch_size):
+        enc = trf.tokenizer(batch, padding=True, truncation=True, max_length=512, return_tensors="np")
+        batches.append({k: numpy.asarray(enc[k]) for k in ("input_ids", "attention_mask", "token_type_ids")})
+    if runtime == "fp32":
+        hf = trf.transformer.eval()
+
+        def forward(b):
+            with torch.inference_mode():
+                return hf(**{k: torch.as_tensor(v) for k, v in b.items()}).last_hidden_state
+    else:
+        engine = trf.attrs["spacy_bert_ner_runtime"].engine(trf.transformer)
+
+        def forward(b):
+            return engine(b["input_ids"], b["attention_mask"], b["token_type_ids"])
+
+    forward(batches[0])
+    start = time.perf_counter()
+    for b in batches:
+        forward(b)
+    seconds = time.perf_counter() - start
+    n_words = sum(len(w) for w, _ in sentences)
+    return {"words_per_s": n_words / seconds, "seconds": seconds, "words": n_words, "peak_rss_mb": _peak_rss_mb()}
+
+
+# --- Hugging Face -----------------------------------------------------------------------------
+
+def _hf_onnx_session(model, quantize: bool, threads: int):
+    """Export HF's token classifier and build an ONNX Runtime session the way optimum does."""
+    import onnxruntime
+    import torch
+
+    from spacy_bert_ner.runtime.engines import optimize_onnx
+
+    tmp = Path(tempfile.mkdtemp(prefix="hf-onnx-"))
+    ids = torch.ones((2, 8), dtype=torch.int64)
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    torch.onnx.export(model, (ids, ids, torch.zeros_like(ids)), str(tmp / "model.onnx"), input_names=names, output_names=["logits"],
+                      dynamic_axes={n: {0: "batch", 1: "sequence"} for n in names + ["logits"]}, opset_version=17, dynamo=False)
+    final = optimize_onnx(tmp / "model.onnx", tmp / "final.onnx", model.config, quantize)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    return onnxruntime.InferenceSession(str(final), options, providers=["CPUExecutionProvider"])
+
+
+def run_hf(backbone: str, runtime: str, sentences, batch_size: int, threads: int) -> Dict:
+    import numpy
+    import torch
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    from spacy_bert_ner.formats.schemes import tags_to_spans
+
+    torch.set_num_threads(threads)
+    tokenizer = AutoTokenizer.from_pretrained(backbone)
+    model = AutoModelForTokenClassification.from_pretrained(backbone, num_labels=len(WIKIANN_LABELS)).eval()
+    if runtime == "int8":
+        model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    session = _hf_onnx_session(model, runtime == "onnx-int8", threads) if runtime.startswith("onnx") else None
+
+    def logits(enc):
+        if session is None:
+            with torch.inference_mode():
+                return model(**enc).logits.numpy()
+        feeds = {i.name: enc[i.name].numpy() for i in session.get_inputs()}
+        return session.run(["logits"], feeds)[0]
+
+    def run(words):
+        n = 0
+        for batch in _sorted_batches(words, batch_size):
+            enc = tokenizer(batch, is_split_into_words=True, truncation=True, max_length=512, padding=True, return_tensors="pt")
+            pred = numpy.argmax(logits(enc), -1).tolist()
+            for j, ws in enumerate(batch):
+                tags, seen = ["O"] * len(ws), set()
+                for k, wid in enumerate(enc.word_ids(j)):
+                    if wid is not None and wid not in seen:
+                        seen.add(wid)
+                        tags[wid] = WIKIANN_LABELS[pred[j][k]]
+                n += len(tags_to_spans(tags, "IOB2").spans)
+        return n
+
+    words = [w for w, _ in sentences]
+    run(words[:batch_size])
+    start = time.perf_counter()
+    n_ents = run(words)
+    seconds = time.perf_counter() - start
+    n_words = sum(map(len, words))
+    return {"words_per_s": n_words / seconds, "seconds": seconds, "words": n_words, "entities": n_ents, "peak_rss_mb": _peak_rss_mb()}
+
+
+# --- processes ---------------------------------------------------------------------------------
+
+PROCESS_WORKER = """
+import json, sys, time
+sys.path.insert(0, {bench!r})
+from benchmark_runtimes import run_ours
+sentences = json.load(open(sys.argv[1]))
+print(json.dumps(run_ours({model!r}, {runtime!r}, sentences, {batch_size}, 1)))
+"""
+
+
+def run_two_processes(model: str, runtime: str, sentences, batch_size: int) -> Dict:
+    """Two processes with 1 thread each over the two halves (alternating sentences), started together."""
+    bench = str(Path(__file__).resolve().parent)
+    code = PROCESS_WORKER.format(bench=bench, model=model, runtime=runtime, batch_size=batch_size)
+    tmp = Path(tempfile.mkdtemp(prefix="procs-"))
+    halves = [sentences[0::2], sentences[1::2]]
+    for k, half in enumerate(halves):
+        (tmp / f"{k}.json").write_text(json.dumps(half))
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    start = time.perf_counter()
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp / f"{k}.json")], stdout=subprocess.PIPE, env=env) for k in range(2)]
+    outs = [json.loads(p.communicate()[0].decode().strip().splitlines()[-1]) for p in procs]
+    wall = time.perf_counter() - start  # includes loading the model in each process
+    words = sum(o["words"] for o in outs)
+    # the steady-state rate: both halves ran over the same span of time
+    steady = words / max(o["seconds"] for o in outs)
+    return {"words_per_s": steady, "wall_seconds_with_loading": wall, "words": words,
+            "peak_rss_mb_per_process": [o["peak_rss_mb"] for o in outs]}
+
+
+# --- driver --------------------------------------------------------------------------------
+
+def median_of(repeats: int, func: Callable, *args) -> Dict:
+    runs = [in_child(func, *args) for _ in range(repeats)]
+    out = dict(runs[len(runs) // 2])
+    out["words_per_s"] = statistics.median(r["words_per_s"] for r in runs)
+    out["runs_words_per_s"] = [round(r["words_per_s"], 1) for r in runs]
+    return out
+
+
+def main(argv: Sequence[str] = None) -> Dict:
+    from spacy_bert_ner.pipeline.transformer import EMBEDDED_MINILM, resolve_transformer_name
+    from spacy_bert_ner.tools.scoring import machine_description, today
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", required=True, help="Our trained pipeline (directory or package)")
+    p.add_argument("--data", default=os.environ.get("SPACY_BERT_NER_DATA", "../shared/data"))
+    p.add_argument("--backbone", default=EMBEDDED_MINILM, help="HF backbone of the comparison (the model's)")
+    p.add_argument("--sentences", type=int, default=2000, help="WikiANN-en test sentences")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--runtimes", default=",".join(RUNTIMES))
+    p.add_argument("--output", default="metrics/benchmark-runtimes.json")
+    args = p.parse_args(argv)
+
+    backbone = resolve_transformer_name(args.backbone)
+    sentences = _load_sentences(str(Path(args.data) / "wikiann-en" / "test.tsv"), args.sentences)
+    runtimes = args.runtimes.split(",")
+    common = (sentences, args.batch_size, args.threads)
+    rows: Dict[str, Dict] = {}
+    for runtime in runtimes:
+        for side, func, target in (("ours", run_ours, args.model), ("hf", run_hf, backbone), ("floor", run_floor, args.model)):
+            rows[f"{side}/{runtime}"] = r = median_of(args.repeats, func, target, runtime, *common)
+            print(f"{side:5s} {runtime:9s} {r['words_per_s']:8.0f} words/s  runs {r['runs_words_per_s']}  "
+                  f"peak {r['peak_rss_mb']:.0f} MB", flush=True)
+    hf_fp32 = rows["hf/fp32"]["words_per_s"]
+    best_ours = max(runtimes, key=lambda r: rows[f"ours/{r}"]["words_per_s"])
+    best_hf = max(runtimes, key=lambda r: rows[f"hf/{r}"]["words_per_s"])
+    ratios = {
+        "best_ours_runtime": best_ours,
+        "best_hf_runtime": best_hf,
+        "best_ours_vs_hf_fp32": rows[f"ours/{best_ours}"]["words_per_s"] / hf_fp32,
+        "best_ours_vs_best_hf": rows[f"ours/{best_ours}"]["words_per_s"] / rows[f"hf/{best_hf}"]["words_per_s"],
+        "ours_vs_hf_same_runtime": {r: rows[f"ours/{r}"]["words_per_s"] / rows[f"hf/{r}"]["words_per_s"] for r in runtimes},
+        "ours_vs_floor_same_runtime": {r: rows[f"ours/{r}"]["words_per_s"] / rows[f"floor/{r}"]["words_per_s"] for r in runtimes},
+    }
+    processes = {}
+    for runtime in dict.fromkeys(["fp32", best_ours]):
+        two = [run_two_processes(args.model, runtime, sentences, args.batch_size) for _ in range(args.repeats)]
+        best = sorted(two, key=lambda r: r["words_per_s"])[len(two) // 2]
+        processes[runtime] = {"one_process_2_threads": rows[f"ours/{runtime}"]["words_per_s"], "two_processes_1_thread": best["words_per_s"],
+                              "runs_two_processes": [round(t["words_per_s"], 1) for t in two], "detail": best}
+        print(f"processes {runtime}: 1x{args.threads} threads {rows[f'ours/{runtime}']['words_per_s']:.0f} words/s, "
+              f"2x1 thread {best['words_per_s']:.0f} words/s", flush=True)
+    for k, v in ratios.items():
+        print(f"{k}: {v}")
+    result = {
+        "rows": rows, "ratios": ratios, "processes": processes,
+        "model": args.model, "backbone": args.backbone, "sentences": len(sentences), "batch_size": args.batch_size,
+        "threads": args.threads, "repeats": args.repeats, "cpu": cpu_flags(), "machine": machine_description(),
+        "python": platform.python_version(), "date": today(),
+        "command": "python benchmarks/benchmark_runtimes.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+    }
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf8")
+    print(f"wrote {out}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
