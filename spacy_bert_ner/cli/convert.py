@@ -22,6 +22,7 @@ def convert_cli(
     encoding: Optional[str] = typer.Option(None, "--encoding", help="Input encoding (default: utf-8; cp1252 for GMB)"),
     labels: Optional[str] = typer.Option(None, "--labels", help="Comma-separated label names for integer ner_tags"),
     report_path: Optional[Path] = typer.Option(None, "--report", help="Also write the counts as JSON"),
+    strip_control: bool = typer.Option(False, "--strip-control", help="Remove control characters (U+0000-U+001F but tab, U+007F, lone surrogates) from tokens instead of failing"),
 ) -> None:
     """Convert BIO-tagged data to spaCy's DocBin format, keeping the words exactly."""
     from spacy_bert_ner.formats.convert import convert
@@ -40,6 +41,7 @@ def convert_cli(
             seed=seed,
             encoding=encoding,
             label_names=labels.split(",") if labels else None,
+            strip_control=strip_control,
         )
     except (InputError, ValueError, LookupError) as e:
         fail(e)

@@ -128,6 +128,7 @@ def convert(
     encoding: Optional[str] = None,
     label_names: Optional[Sequence[str]] = None,
     limit: int = 0,
+    strip_control: bool = False,
 ) -> ConversionReport:
     """Convert one input file.
 
@@ -137,10 +138,14 @@ def convert(
     of the sentences. ``n_sents`` sentences go into one Doc (0 = no limit);
     with ``by_document`` a Doc never crosses a ``-DOCSTART-`` boundary.
     ``limit`` > 0 keeps only the first ``limit`` sentences of each output
-    (for smoke tests). Nothing is written unless the whole input reads and decodes.
+    (for smoke tests). ``strip_control`` removes control characters from tokens
+    instead of failing on them. Nothing is written unless the whole input reads
+    and decodes, and an input without a single sentence is an error.
     """
     fmt = format or detect_format(input_path)
-    sentences = list(read_sentences(input_path, fmt, encoding=encoding, label_names=label_names))
+    sentences = list(read_sentences(input_path, fmt, encoding=encoding, label_names=label_names, strip_control=strip_control))
+    if not sentences:
+        raise InputError(input_path, None, "no sentences found: the file holds no token lines (only blank lines or document separators?)")
     used_scheme, decoded, repairs = decode_sentences(sentences, scheme, strict)
     if split:
         out_dir = Path(output_path)

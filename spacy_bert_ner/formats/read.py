@@ -34,22 +34,56 @@ def read_sentences(
     *,
     encoding: Optional[str] = None,
     label_names: Optional[Sequence[str]] = None,
+    strip_control: bool = False,
 ) -> Iterator[Sentence]:
-    """Read any supported file. ``format`` is one of :data:`FORMATS` or None to detect."""
+    """Read any supported file. ``format`` is one of :data:`FORMATS` or None to detect.
+
+    A token holding a control character (C0 controls other than the column
+    separator, DEL, or a lone surrogate) is an error naming its line and the
+    character, unless ``strip_control`` removes such characters (a token left
+    empty is still an error)."""
     fmt = format or detect_format(path)
     if fmt == "conll":
         from spacy_bert_ner.formats.conll import read_conll
 
-        return read_conll(path, encoding=encoding or "utf-8")
-    if fmt == "hf":
+        sentences = read_conll(path, encoding=encoding or "utf-8")
+    elif fmt == "hf":
         from spacy_bert_ner.formats.hf import read_hf
 
-        return read_hf(path, label_names=label_names, encoding=encoding or "utf-8")
-    if fmt == "gmb":
+        sentences = read_hf(path, label_names=label_names, encoding=encoding or "utf-8")
+    elif fmt == "gmb":
         from spacy_bert_ner.formats.gmb import read_gmb
 
-        return read_gmb(path, encoding=encoding or "cp1252")
-    raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+        sentences = read_gmb(path, encoding=encoding or "cp1252")
+    else:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    return (check_tokens(sentence, strip_control) for sentence in sentences)
+
+
+def _is_control(char: str) -> bool:
+    code = ord(char)
+    return (code < 0x20 and char != "\t") or code == 0x7F or 0xD800 <= code <= 0xDFFF
+
+
+def check_tokens(sentence: Sentence, strip_control: bool = False) -> Sentence:
+    """``sentence`` when no token holds a control character; otherwise an
+    :class:`InputError` at the token's line (or, with ``strip_control``, the
+    sentence with those characters removed)."""
+    for i, word in enumerate(sentence.words):
+        bad = next((c for c in word if _is_control(c)), None)
+        if bad is None:
+            continue
+        line = sentence.lines[i] if i < len(sentence.lines) else None
+        if not strip_control:
+            raise InputError(
+                sentence.path, line,
+                f"token {word!r} contains the control character U+{ord(bad):04X} (use --strip-control to remove such characters)",
+            )
+        cleaned = "".join(c for c in word if not _is_control(c))
+        if not cleaned:
+            raise InputError(sentence.path, line, f"token {word!r} is empty once its control characters are removed")
+        sentence.words[i] = cleaned
+    return sentence
 
 
 __all__ = ["Sentence", "FORMATS", "detect_format", "read_sentences"]

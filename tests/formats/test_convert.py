@@ -154,3 +154,58 @@ def test_docbin_loads_in_spacy_corpus(tmp_path):
     examples = list(Corpus(tmp_path / "a.spacy")(spacy.blank("en")))
     assert len(examples) == 5
     assert all(len(ex.reference.ents) >= 1 for ex in examples)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["-DOCSTART-\tO\n\n-DOCSTART-\tO\n\n", "\n-DOCSTART- -X- O O\n\n\n", "\n\n\n"],
+    ids=["separators", "separators-and-blank-lines", "blank-lines"],
+)
+def test_a_file_without_sentences_is_an_error(tmp_path, text):
+    src = tmp_path / "empty.conll"
+    src.write_text(text, encoding="utf8")
+    with pytest.raises(InputError) as e:
+        convert(src, tmp_path / "out.spacy")
+    assert e.value.path == str(src) and e.value.line is None
+    assert not (tmp_path / "out.spacy").exists()
+    result = runner.invoke(app, ["convert", str(src), str(tmp_path / "out.spacy")])
+    assert result.exit_code == 1 and str(src) in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "out.spacy").exists()
+
+
+@pytest.mark.parametrize(
+    "token,code,line",
+    [("Ac\x00me", "U+0000", 3), ("Ac\x07me", "U+0007", 3), ("Acme\x1b", "U+001B", 3), ("Ac\x7fme", "U+007F", 3)],
+)
+def test_control_characters_in_a_token_name_file_line_and_character(tmp_path, token, code, line):
+    src = tmp_path / "ctrl.tsv"
+    src.write_text(f"Anna\tB-PER\nworks\tO\n{token}\tB-ORG\n\nBob\tB-PER\n", encoding="utf8")
+    with pytest.raises(InputError) as e:
+        convert(src, tmp_path / "out.spacy")
+    assert (e.value.path, e.value.line) == (str(src), line)
+    assert f"control character {code}" in e.value.message and "--strip-control" in e.value.message
+    assert not (tmp_path / "out.spacy").exists()
+    result = runner.invoke(app, ["convert", str(src), str(tmp_path / "out.spacy")])
+    assert result.exit_code == 1 and f"{src}:{line}:" in result.output and code in result.output
+    # with the option, they are removed and the rest is kept
+    result = runner.invoke(app, ["convert", str(src), str(tmp_path / "out.spacy"), "--strip-control"])
+    assert result.exit_code == 0, result.output
+    docs = list(read_docbin(tmp_path / "out.spacy"))
+    assert [t.text for t in docs[0]] == ["Anna", "works", "Acme"] and [(e.text, e.label_) for e in docs[0].ents][-1] == ("Acme", "ORG")
+
+
+def test_a_lone_surrogate_in_a_json_record_names_its_line(tmp_path):
+    src = tmp_path / "d.jsonl"
+    records = [{"tokens": ["Anna", "sang"], "ner_tags": ["B-PER", "O"]}, {"tokens": ["Bo\ud800b"], "ner_tags": ["B-PER"]}]
+    src.write_text("\n".join(json.dumps(r) for r in records) + "\n", encoding="utf8")  # json escapes the surrogate as \\ud800
+    with pytest.raises(InputError) as e:
+        convert(src, tmp_path / "d.spacy")
+    assert (e.value.path, e.value.line) == (str(src), 2) and "U+D800" in e.value.message
+
+
+def test_a_token_that_is_only_control_characters_stays_an_error_when_stripping(tmp_path):
+    src = tmp_path / "ctrl.tsv"
+    src.write_text("Anna\tB-PER\n\x00\x01\tO\n", encoding="utf8")
+    with pytest.raises(InputError) as e:
+        convert(src, tmp_path / "out.spacy", strip_control=True)
+    assert e.value.line == 2 and "empty once its control characters are removed" in e.value.message
