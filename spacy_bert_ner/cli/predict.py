@@ -18,12 +18,15 @@ def predict_cli(
     skip_errors: bool = typer.Option(False, "--skip-errors", help="Skip (and count) bad input lines instead of stopping"),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)"),
     runtime: Optional[str] = typer.Option(None, "--runtime", "-r", help=RUNTIME_HELP),
+    buffer: int = typer.Option(2048, "--buffer", help="Records read at a time and sorted by length into batches"),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue the OUTPUT.partial of an interrupted run of the same command"),
 ) -> None:
     """Find entities in raw text and write them as JSON Lines or a .spacy file.
 
     Output goes to OUTPUT.partial, flushed per record, and is renamed to OUTPUT
-    on success; after an error OUTPUT.partial keeps what was done. Empty lines
-    of a .txt input are kept as records with no entities, so lines match.
+    on success; after an error OUTPUT.partial keeps what was done, and running
+    the same command again continues from there. Empty lines of a .txt input
+    are kept as records with no entities, so lines match.
     """
     from spacy_bert_ner.tools.predict import check_paths, predict_file
 
@@ -33,10 +36,13 @@ def predict_cli(
         fail(e)
     nlp = load_pipeline(model, None, gpu_id, runtime)
     try:
-        stats = predict_file(nlp, input_path, output_path, batch_size=batch_size, skip_errors=skip_errors, progress=progress)
+        stats = predict_file(nlp, input_path, output_path, batch_size=batch_size, skip_errors=skip_errors, progress=progress,
+                             buffer=buffer, resume=resume)
     except InputError as e:
         msg.warn(f"Records before the error are in {output_path}.partial")
         fail(e)
+    if stats.resumed:
+        msg.info(f"Resumed {output_path}.partial: {stats.resumed} records kept, the rest annotated now")
     msg.good(
         f"{output_path}: {stats.records} records, {stats.words} words, {stats.entities} entities "
         f"in {stats.seconds:.1f}s ({stats.words_per_second:.0f} words/s)"

@@ -27,6 +27,15 @@ serialised DocBin, which has to be held until the end). Output goes to
 ``OUTPUT.partial`` with every record done before the failure (for ``.spacy``
 output the DocBin of the docs done is written there when the run fails), and
 never a truncated ``OUTPUT``.
+
+Resuming: running the same command again continues an interrupted run. The
+records of ``OUTPUT.partial`` are kept up to the last complete buffer of
+``buffer`` records (a line cut short by the interruption is dropped), the
+input records they came from are read but not annotated again, and the rest
+is annotated exactly as an uninterrupted run would (the same buffers, hence
+the same batches), so the final ``OUTPUT`` is byte for byte the same.
+``OUTPUT.partial.json`` records which input and settings the partial output
+belongs to; a partial output of another input or settings is started afresh.
 """
 import json
 import os
@@ -39,6 +48,7 @@ from typing import IO, Any, Dict, Iterable, Iterator, List, Optional, Tuple, Uni
 import srsly
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
+from spacy.vocab import Vocab
 
 from spacy_bert_ner.pipeline.batching import pipe_by_length
 from spacy_bert_ner.pipeline.bert_ner import drop_trf_data
@@ -47,6 +57,7 @@ from spacy_bert_ner.errors import InputError
 INPUT_SUFFIXES = (".txt", ".jsonl", ".spacy")
 OUTPUT_SUFFIXES = (".jsonl", ".spacy")
 PARTIAL_SUFFIX = ".partial"
+STATE_SUFFIX = ".partial.json"
 # How many skipped-record messages are kept for the summary.
 MAX_KEPT_ERRORS = 20
 
@@ -58,6 +69,7 @@ class PredictStats:
     """What a prediction run did: counts, timing and the records it skipped."""
 
     records: int = 0
+    resumed: int = 0
     words: int = 0
     entities: int = 0
     skipped: int = 0
@@ -110,11 +122,12 @@ class _Reader:
     written. With ``skip_errors`` the record is counted in ``stats`` instead.
     """
 
-    def __init__(self, nlp: Language, path: Path, stats: PredictStats, skip_errors: bool = False) -> None:
+    def __init__(self, nlp: Language, path: Path, stats: PredictStats, skip_errors: bool = False, skip_first: int = 0) -> None:
         self.nlp = nlp
         self.path = path
         self.stats = stats
         self.skip_errors = skip_errors
+        self.skip_first = skip_first
         self.error: Optional[InputError] = None
 
     def _bad(self, error: InputError) -> bool:
@@ -127,10 +140,10 @@ class _Reader:
 
     def __iter__(self) -> Iterator[Tuple[Doc, Tuple[int, Record]]]:
         suffix = self.path.suffix
-        if suffix == ".spacy":
-            yield from self._read_docbin()
-        else:
-            yield from self._read_lines(is_json=suffix == ".jsonl")
+        records = self._read_docbin() if suffix == ".spacy" else self._read_lines(is_json=suffix == ".jsonl")
+        for k, item in enumerate(records):
+            if k >= self.skip_first:  # the first ones are in the resumed partial output already
+                yield item
 
     def _read_lines(self, is_json: bool) -> Iterator[Tuple[Doc, Tuple[int, Record]]]:
         # binary lines: exact line numbers (split on "\n" only) and a bad byte spoils one line
@@ -212,36 +225,81 @@ def predict_file(
     batch_size: int = 64,
     skip_errors: bool = False,
     progress: Optional[bool] = None,
+    buffer: int = 2048,
+    resume: bool = True,
 ) -> PredictStats:
     """Annotate ``input_path`` with ``nlp`` and write the entities to ``output_path``.
 
     Raises :class:`InputError` (naming ``file:line``) on the first bad record
     unless ``skip_errors``; the records before it are then in
     ``OUTPUT.partial``. ``progress=None`` shows a progress bar only on a
-    terminal.
+    terminal. ``buffer`` records at a time are sorted by length into batches.
+    With ``resume``, a partial output of the same input and settings is
+    continued (see the module docstring); ``stats.resumed`` counts the records
+    kept from it.
     """
     input_path, output_path = Path(input_path), Path(output_path)
     check_paths(input_path, output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     partial = output_path.with_name(output_path.name + PARTIAL_SUFFIX)
+    state_path = output_path.with_name(output_path.name + STATE_SUFFIX)
+    buffer = max(buffer, batch_size)  # what pipe_by_length reads at a time
+    state = _run_state(input_path, batch_size, buffer, skip_errors)
     stats = PredictStats()
-    reader = _Reader(nlp, input_path, stats, skip_errors=skip_errors)
+    kept = _resume_partial(partial, state_path, state, output_path.suffix, buffer) if resume else None
+    stats.resumed = len(kept) if isinstance(kept, list) else (kept or 0)
+    srsly.write_json(state_path, state)
+    reader = _Reader(nlp, input_path, stats, skip_errors=skip_errors, skip_first=stats.resumed)
     start = time.perf_counter()
     bar = _progress_bar(progress)
     try:
-        results = annotate(nlp, reader, batch_size=batch_size)
+        results = annotate(nlp, reader, batch_size=batch_size, buffer=buffer)
         if output_path.suffix == ".jsonl":
-            with partial.open("w", encoding="utf8", newline="\n") as out:
+            with partial.open("a" if stats.resumed else "w", encoding="utf8", newline="\n") as out:
                 _write_jsonl(results, out, stats, bar)
         else:
-            _write_docbin(results, partial, stats, bar)
+            _write_docbin(results, partial, stats, bar, kept if isinstance(kept, list) else [])
     finally:
         bar.close()
         stats.seconds = time.perf_counter() - start
     if reader.error is not None:
         raise reader.error
     os.replace(partial, output_path)
+    state_path.unlink(missing_ok=True)
     return stats
+
+
+def _run_state(input_path: Path, batch_size: int, buffer: int, skip_errors: bool) -> Record:
+    """What a partial output must share with this run to be continued."""
+    info = input_path.stat()
+    return {"input": str(input_path.resolve()), "size": info.st_size, "mtime_ns": info.st_mtime_ns,
+            "batch_size": batch_size, "buffer": buffer, "skip_errors": skip_errors}
+
+
+def _resume_partial(partial: Path, state_path: Path, state: Record, suffix: str, buffer: int):
+    """Keep the complete buffers of a partial output of the same run; the number
+    of records kept (``.jsonl``) or the Docs kept (``.spacy``), or None to start afresh."""
+    if not partial.exists():
+        return None
+    try:
+        previous = srsly.read_json(state_path)
+    except (OSError, ValueError):
+        previous = None
+    if previous != state:
+        return None
+    if suffix == ".jsonl":
+        data = partial.read_bytes()
+        complete = data[: data.rfind(b"\n") + 1]  # a line cut short is dropped
+        lines = complete.splitlines(keepends=True)
+        keep = len(lines) - len(lines) % buffer
+        with partial.open("r+b") as f:
+            f.truncate(sum(len(line) for line in lines[:keep]))
+        return keep
+    try:
+        docs = list(DocBin(store_user_data=True).from_disk(partial).get_docs(Vocab()))
+    except Exception:  # a partial DocBin that does not read: start afresh
+        return None
+    return docs[: len(docs) - len(docs) % buffer]
 
 
 def _count(doc: Doc, stats: PredictStats, bar) -> None:
@@ -260,8 +318,8 @@ def _write_jsonl(results: Iterable[Tuple[Doc, Tuple[int, Record]]], out: IO[str]
         _count(doc, stats, bar)
 
 
-def _write_docbin(results: Iterable[Tuple[Doc, Tuple[int, Record]]], path: Path, stats: PredictStats, bar) -> None:
-    docbin = DocBin(store_user_data=True)
+def _write_docbin(results: Iterable[Tuple[Doc, Tuple[int, Record]]], path: Path, stats: PredictStats, bar, kept: List[Doc]) -> None:
+    docbin = DocBin(store_user_data=True, docs=kept)
     try:
         for doc, _ in results:
             drop_trf_data(doc)  # the transformer's hidden states: ~100x the text, needed by nobody downstream

@@ -1,4 +1,6 @@
 """`spacy-bert-ner predict`: .txt/.jsonl/.spacy in, .jsonl/.spacy out, bad lines, partial output."""
+import os
+import sys
 import json
 from pathlib import Path
 
@@ -165,3 +167,61 @@ def test_cli(trained_ner, tmp_path):
 def _text(result) -> str:
     """CLI output with wasabi's line wrapping undone."""
     return " ".join(result.output.split())
+
+
+def _predict_command(model, src, out, *extra):
+    return [sys.executable, "-m", "spacy_bert_ner", "predict", str(model), str(src), str(out), "--batch-size", "8",
+            "--buffer", "32", "--no-progress", *extra]
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".jsonl"])
+def test_a_killed_run_resumes_to_the_same_bytes(two_runs, tmp_path, suffix):
+    """Kill predict mid-run, cut its last line short, run the same command again:
+    the output (entities with their float confidences) equals an uninterrupted
+    run's, byte for byte."""
+    trained_ner = two_runs[0]  # a bert_ner pipeline: confidences are floats
+    import signal
+    import subprocess
+    import time
+
+    from ..util import toy_sentences
+
+    texts = [" ".join(words) for words, _ in toy_sentences(3000, seed=7)]
+    src = tmp_path / f"in{suffix}"
+    if suffix == ".txt":
+        src.write_text("\n".join(texts) + "\n", encoding="utf8")
+    else:
+        src.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(texts)), encoding="utf8")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    whole = tmp_path / "whole.jsonl"
+    subprocess.run(_predict_command(trained_ner, src, whole), check=True, env=env, capture_output=True)
+
+    out = tmp_path / "out.jsonl"
+    partial = tmp_path / "out.jsonl.partial"
+    process = subprocess.Popen(_predict_command(trained_ner, src, out), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and (not partial.exists() or partial.read_bytes().count(b"\n") < 100):
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not out.exists()
+    done = partial.read_bytes().count(b"\n")
+    assert 100 <= done < len(texts), done
+    with partial.open("ab") as f:
+        f.write(b'{"id": 999999, "text": "cut sh')  # a record cut in the middle of its line
+    result = subprocess.run(_predict_command(trained_ner, src, out), env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Resumed" in result.stdout and "records kept" in result.stdout
+    assert out.read_bytes() == whole.read_bytes()
+    assert b'"confidence"' in whole.read_bytes()
+    assert not partial.exists() and not (tmp_path / "out.jsonl.partial.json").exists()
+
+
+def test_a_partial_output_of_another_input_is_started_afresh(trained_ner, tmp_path):
+    src = tmp_path / "in.txt"
+    src.write_text("anna works at acme .\nboris went to paris .\n", encoding="utf8")
+    out = tmp_path / "out.jsonl"
+    (tmp_path / "out.jsonl.partial").write_text('{"text": "something else", "entities": []}\n', encoding="utf8")
+    stats = predict_file(spacy.load(trained_ner), src, out)
+    assert stats.resumed == 0 and stats.records == 2
+    assert [json.loads(line)["text"] for line in out.read_text().splitlines()] == ["anna works at acme .", "boris went to paris ."]
