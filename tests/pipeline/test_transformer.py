@@ -114,3 +114,43 @@ def test_bert_ner_trains_and_round_trips_with_case_types(tiny_bert, toy_corpus, 
     for a, b in zip(before, after):
         numpy.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     assert [[(e.text, e.label_) for e in doc.ents] for doc in loaded.pipe(texts)] == ents_before
+
+
+class _Payload:
+    """Unpickling this would run code: it creates the file named by ``path``."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_loading_a_pipeline_never_unpickles_code(two_runs, tmp_path):
+    """A transformer weights file that carries a pickled payload is refused, and the payload never runs."""
+    import io
+    import pickle
+    import shutil
+
+    import srsly
+    import torch
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(two_runs[0], model_dir)
+    weights = model_dir / "transformer" / "model"
+    msg = srsly.msgpack_loads(weights.read_bytes())
+    marker = tmp_path / "payload-ran"
+    evil = io.BytesIO()
+    torch.save({"embeddings.word_embeddings.weight": _Payload(marker)}, evil)
+    replaced = 0
+    for shims in msg["shims"]:
+        for i, shim_bytes in enumerate(shims):
+            shim = srsly.msgpack_loads(shim_bytes)
+            shim["state"] = evil.getvalue()
+            shims[i] = srsly.msgpack_dumps(shim)
+            replaced += 1
+    assert replaced == 1
+    weights.write_bytes(srsly.msgpack_dumps(msg))
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+        spacy.load(model_dir)
+    assert not marker.exists()
