@@ -4,13 +4,16 @@ A transformer pads every batch to its longest input, so a batch that mixes a
 5-token sentence with a 100-token one spends most of its work on padding.
 :func:`pipe_by_length` reads a buffer of inputs, runs them through ``nlp.pipe``
 shortest first, and yields the results in the original order. Memory is
-bounded by the buffer.
+bounded by the buffer; after each buffer the memory PyTorch freed is given
+back to the system (:func:`spacy_bert_ner.runtime.memory.release_memory`).
 """
 from typing import Any, Iterable, Iterator, List, Tuple, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.util import minibatch
+
+from spacy_bert_ner.runtime.memory import release_memory
 
 
 def pipe_by_length(
@@ -33,6 +36,7 @@ def pipe_by_length(
         done: List[Doc] = [None] * len(docs)  # type: ignore[list-item]
         for i, doc in zip(order, nlp.pipe((docs[i] for i in order), batch_size=batch_size)):
             done[i] = doc
+        release_memory()
         if as_tuples:
             yield from ((doc, ctx) for doc, (_, ctx) in zip(done, pairs))
         else:
