@@ -112,6 +112,7 @@ def render_model_card(
     config: Optional[Dict[str, Any]] = None,
     do_lower_case: Optional[bool] = None,
     dataset: Optional[Dict[str, str]] = None,
+    speed: Optional[Dict[str, Any]] = None,
 ) -> str:
     """The model card as Markdown.
 
@@ -121,7 +122,8 @@ def render_model_card(
     :func:`tokenizer_lowercases` found, ``dataset`` the training data's
     ``name``, ``description`` and ``limits`` (the project's are in
     :data:`spacy_bert_ner.project.datasets.DATASET_CARDS`); without it the card
-    names the data by its path.
+    names the data by its path. ``speed`` is the JSON of
+    ``benchmarks/benchmark_runtimes.py`` (words/s per runtime, with the machine).
     """
     config = config or {}
     paths = config.get("paths") or {}
@@ -231,6 +233,19 @@ def render_model_card(
         "    ...",
         "```",
         "",
+        "Faster on CPU: the transformer can run with int8 weights or ONNX Runtime (the `onnx` extra), "
+        "chosen when loading; the weights in the package stay fp32 and the entities are those of the "
+        "default runtime unless the quality table below says otherwise:",
+        "",
+        "```python",
+        "from spacy_bert_ner.runtime import load",
+        "",
+        f'nlp = load("{package}", runtime="onnx-int8")  # fp32, int8, onnx or onnx-int8',
+        "```",
+        "",
+    ]
+    lines += _runtime_table(speed)
+    lines += [
         "From the command line, with spacy-bert-ner installed (`.txt` one document per line, "
         "`.jsonl` with a `text` field, or `.spacy`):",
         "",
@@ -293,6 +308,7 @@ def model_card(
     name: str,
     version: str,
     dataset: Optional[Dict[str, str]] = None,
+    speed: Optional[Dict[str, Any]] = None,
 ) -> str:
     """Render the card of the pipeline at ``model_path`` packaged as ``name``/``version``."""
     from thinc.api import Config
@@ -310,4 +326,23 @@ def model_card(
         config=config,
         do_lower_case=tokenizer_lowercases(model_path, transformer),
         dataset=dataset,
+        speed=speed,
     )
+
+
+def _runtime_table(speed: Optional[Dict[str, Any]]) -> List[str]:
+    """Words/s of the pipeline per runtime, from a ``benchmark_runtimes.py`` JSON."""
+    rows = (speed or {}).get("rows") or {}
+    ours = [(key.split("/", 1)[1], row) for key, row in rows.items() if key.startswith("ours/")]
+    if not ours:
+        return []
+    cpu = (speed.get("cpu") or {}).get("model") or "CPU"
+    lines = [
+        f"Measured speed ({speed.get('sentences')} WikiANN-en sentences, batch {speed.get('batch_size')}, "
+        f"{speed.get('threads')} threads, {cpu}, {speed.get('date')}):",
+        "",
+        "| runtime | words/s |",
+        "| --- | ---: |",
+    ]
+    lines += [f"| {runtime} | {row['words_per_s']:,.0f} |" for runtime, row in ours]
+    return lines + [""]

@@ -128,3 +128,13 @@ def test_card_is_the_wheel_readme(trained_ner, toy_corpus, tmp_path):
     metadata = wheel.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode("utf8")
     assert "# en_toy_ner 0.0.1" in metadata and "## Known limitations" in metadata
     assert not list((tmp_path / "pkg").glob(".staging-*"))
+
+
+def test_card_shows_runtimes_and_their_measured_speed():
+    speed = {"rows": {"ours/fp32": {"words_per_s": 1500.4}, "ours/onnx-int8": {"words_per_s": 4100.0}, "hf/fp32": {"words_per_s": 1400}},
+             "sentences": 2000, "batch_size": 64, "threads": 2, "cpu": {"model": "Test CPU"}, "date": "2026-01-01"}
+    card = render_model_card(META, _metrics({"PER": {"p": 0.9, "r": 0.9, "f": 0.9, "support": 10}}), CONFIG, do_lower_case=True, speed=speed)
+    assert 'load("en_bert_ner", runtime="onnx-int8")' in card
+    assert "| fp32 | 1,500 |" in card and "| onnx-int8 | 4,100 |" in card and "hf/fp32" not in card
+    assert "Test CPU" in card
+    assert "| runtime | words/s |" not in render_model_card(META, _metrics({}), CONFIG, do_lower_case=True)
