@@ -572,3 +572,18 @@ def test_predicted_docs_carry_no_hidden_states_unless_asked(trained_bert_ner, tm
     assert len(DocBin(docs=[kept], store_user_data=True).to_bytes()) > 3 * small
     kept_by_config = spacy.load(trained_bert_ner, config={"components": {"bert_ner": {"keep_trf_data": True}}})
     assert len(kept_by_config(text)._.trf_data.tensors)
+
+
+def test_decoding_skips_viterbi_only_where_the_argmax_is_the_viterbi_path():
+    from spacy_bert_ner.pipeline.decoding import BiluoDecoder, make_tags, viterbi
+
+    decoder = BiluoDecoder(make_tags(["LOC", "PER"]))
+    rng = numpy.random.default_rng(0)
+    n_tags = len(decoder.tags)
+    for trial in range(400):
+        n = int(rng.integers(1, 12))
+        logits = rng.normal(size=(n, n_tags)) * (8.0 if trial % 2 else 1.0)  # peaked (argmax often valid) or flat
+        log_probs = logits - numpy.log(numpy.exp(logits).sum(axis=1, keepdims=True))
+        assert decoder.decode(log_probs) == viterbi(log_probs, decoder.transitions, decoder.start, decoder.end)
+    tied = numpy.log(numpy.full((3, n_tags), 1.0 / n_tags))  # all ties: Viterbi decides
+    assert decoder.decode(tied) == viterbi(tied, decoder.transitions, decoder.start, decoder.end)

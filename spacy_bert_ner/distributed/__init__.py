@@ -1,0 +1,1 @@
+"""Running the packaged model over corpora on a cluster engine (Ray Data)."""
