@@ -7,7 +7,9 @@ bare transformer forward pass as the floor.
         --data ../shared/data --output metrics/benchmark-runtimes.json
 
 Configurations (each run ``--repeats`` times, every run in its own process,
-the median reported; all with ``--threads`` torch / ONNX Runtime threads):
+the repeats interleaved across configurations so that a slow spell of a
+shared machine does not fall on one of them; the median reported; all with
+``--threads`` torch / ONNX Runtime threads):
 - ``ours/<runtime>``: ``spacy_bert_ner.runtime.load(model, runtime)`` then
   ``pipe_by_length`` (what ``predict`` and ``evaluate`` run), words to entities;
 - ``hf/fp32``: tokenizer + ``AutoModelForTokenClassification`` under
@@ -214,11 +216,21 @@ def run_two_processes(model: str, runtime: str, sentences, batch_size: int) -> D
 
 # --- driver --------------------------------------------------------------------------------
 
-def median_of(repeats: int, func: Callable, *args) -> Dict:
-    runs = [in_child(func, *args) for _ in range(repeats)]
-    out = dict(runs[len(runs) // 2])
-    out["words_per_s"] = statistics.median(r["words_per_s"] for r in runs)
-    out["runs_words_per_s"] = [round(r["words_per_s"], 1) for r in runs]
+def medians(repeats: int, configs: Dict[str, tuple]) -> Dict[str, Dict]:
+    """Run every configuration ``repeats`` times, round-robin, each run in its own
+    process; per configuration the run with the median words/s, and all runs' words/s."""
+    runs: Dict[str, List[Dict]] = {name: [] for name in configs}
+    for repeat in range(repeats):
+        for name, (func, *args) in configs.items():
+            runs[name].append(in_child(func, *args))
+            print(f"  run {repeat + 1}/{repeats} {name}: {runs[name][-1]['words_per_s']:.0f} words/s", flush=True)
+    out = {}
+    for name, results in runs.items():
+        ordered = sorted(results, key=lambda r: r["words_per_s"])
+        row = dict(ordered[len(ordered) // 2])
+        row["words_per_s"] = statistics.median(r["words_per_s"] for r in results)
+        row["runs_words_per_s"] = [round(r["words_per_s"], 1) for r in results]
+        out[name] = row
     return out
 
 
@@ -242,12 +254,11 @@ def main(argv: Sequence[str] = None) -> Dict:
     sentences = _load_sentences(str(Path(args.data) / "wikiann-en" / "test.tsv"), args.sentences)
     runtimes = args.runtimes.split(",")
     common = (sentences, args.batch_size, args.threads)
-    rows: Dict[str, Dict] = {}
-    for runtime in runtimes:
-        for side, func, target in (("ours", run_ours, args.model), ("hf", run_hf, backbone), ("floor", run_floor, args.model)):
-            rows[f"{side}/{runtime}"] = r = median_of(args.repeats, func, target, runtime, *common)
-            print(f"{side:5s} {runtime:9s} {r['words_per_s']:8.0f} words/s  runs {r['runs_words_per_s']}  "
-                  f"peak {r['peak_rss_mb']:.0f} MB", flush=True)
+    configs = {f"{side}/{runtime}": (func, target, runtime, *common) for runtime in runtimes
+               for side, func, target in (("ours", run_ours, args.model), ("hf", run_hf, backbone), ("floor", run_floor, args.model))}
+    rows = medians(args.repeats, configs)
+    for name, r in rows.items():
+        print(f"{name:16s} {r['words_per_s']:8.0f} words/s  runs {r['runs_words_per_s']}  peak {r['peak_rss_mb']:.0f} MB", flush=True)
     hf_fp32 = rows["hf/fp32"]["words_per_s"]
     best_ours = max(runtimes, key=lambda r: rows[f"ours/{r}"]["words_per_s"])
     best_hf = max(runtimes, key=lambda r: rows[f"hf/{r}"]["words_per_s"])
