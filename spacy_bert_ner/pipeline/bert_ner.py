@@ -127,7 +127,7 @@ class BertNER(TrainablePipe):
       ``doc.spans[spans_key].attrs["scores"]`` (spancat's convention).
       Entities whose confidence is below ``threshold`` are dropped from both.
     * ``doc._.trf_data`` (the transformer's wordpieces and hidden states,
-      about 100 times the size of the text) is emptied once the entities are
+      about 900 times the size of the text) is emptied once the entities are
       set, so predicted Docs stay small in memory and on disk; set
       ``keep_trf_data`` when something after this component reads it.
     * Training: softmax cross-entropy against the gold BILUO tags of

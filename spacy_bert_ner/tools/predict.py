@@ -322,7 +322,7 @@ def _write_docbin(results: Iterable[Tuple[Doc, Tuple[int, Record]]], path: Path,
     docbin = DocBin(store_user_data=True, docs=kept)
     try:
         for doc, _ in results:
-            drop_trf_data(doc)  # the transformer's hidden states: ~100x the text, needed by nobody downstream
+            drop_trf_data(doc)  # the transformer's hidden states: ~900x the text, needed by nobody downstream
             docbin.add(doc)
             _count(doc, stats, bar)
     finally:
