@@ -122,7 +122,7 @@ def run_floor(model: str, runtime: str, sentences, batch_size: int, threads: int
 # --- Hugging Face -----------------------------------------------------------------------------
 
 def _hf_onnx_session(model, quantize: bool, threads: int):
-    """Export HF's token classifier and build an ONNX Runtime session the way optimum does."""
+    """Export HF's token classifier and build an ONNX Runtime InferenceSession the way optimum does."""
     import onnxruntime
     import torch
 
@@ -151,14 +151,14 @@ def run_hf(backbone: str, runtime: str, sentences, batch_size: int, threads: int
     model = AutoModelForTokenClassification.from_pretrained(backbone, num_labels=len(WIKIANN_LABELS)).eval()
     if runtime == "int8":
         model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
-    session = _hf_onnx_session(model, runtime == "onnx-int8", threads) if runtime.startswith("onnx") else None
+    ort = _hf_onnx_session(model, runtime == "onnx-int8", threads) if runtime.startswith("onnx") else None
 
     def logits(enc):
-        if session is None:
+        if ort is None:
             with torch.inference_mode():
                 return model(**enc).logits.numpy()
-        feeds = {i.name: enc[i.name].numpy() for i in session.get_inputs()}
-        return session.run(["logits"], feeds)[0]
+        feeds = {i.name: enc[i.name].numpy() for i in ort.get_inputs()}
+        return ort.run(["logits"], feeds)[0]
 
     def run(words):
         n = 0

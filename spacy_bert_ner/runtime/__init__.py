@@ -8,7 +8,7 @@ The runtime is a setting of ``spacy_bert_ner.TransformerModel.v1``
 pipeline is loaded (``spacy.load(path, config=...)``, :func:`load`) or changed
 on a loaded one (:func:`set_runtime`). It never changes what is saved: the
 PyTorch model stays the fp32 model that was trained, and the int8 module or
-ONNX session is built from it, lazily, beside it. Training needs ``fp32``.
+ONNX Runtime InferenceSession is built from it, lazily, beside it. Training needs ``fp32``.
 """
 from typing import Any, Dict, List, Optional, Union
 
@@ -35,7 +35,7 @@ def transformer_runtimes(nlp: Any) -> Dict[str, str]:
 
 def set_runtime(nlp: Any, runtime: str) -> List[str]:
     """Run every transformer of ``nlp`` with ``runtime`` from now on; returns
-    their names. The weights are untouched; an int8 module or ONNX session is
+    their names. The weights are untouched; an int8 module or ONNX Runtime InferenceSession is
     built at the next prediction."""
     check_runtime(runtime)
     states = _runtime_states(nlp)

@@ -127,7 +127,7 @@ def optimize_onnx(source: Path, target: Path, hf_config: Any, quantize: bool) ->
 
 
 class OnnxEngine:
-    """An ONNX Runtime session of the exported, fused (and optionally int8) encoder."""
+    """An ONNX Runtime InferenceSession of the exported, fused (and optionally int8) encoder."""
 
     def __init__(self, hf_model: Any, quantize: bool = False, threads: Optional[int] = None) -> None:
         import onnxruntime
@@ -139,8 +139,8 @@ class OnnxEngine:
             options = onnxruntime.SessionOptions()
             options.intra_op_num_threads = threads or torch.get_num_threads()
             options.inter_op_num_threads = 1
-            self.session = onnxruntime.InferenceSession(final.read_bytes(), options, providers=["CPUExecutionProvider"])
-        self.inputs = [i.name for i in self.session.get_inputs()]
+            self.ort = onnxruntime.InferenceSession(final.read_bytes(), options, providers=["CPUExecutionProvider"])
+        self.inputs = [i.name for i in self.ort.get_inputs()]
 
     def __call__(self, input_ids: Any, attention_mask: Any, token_type_ids: Optional[Any]) -> Any:
         import torch
@@ -149,4 +149,4 @@ class OnnxEngine:
         if given["token_type_ids"] is None:
             given["token_type_ids"] = numpy.zeros_like(numpy.asarray(input_ids))
         feeds = {name: numpy.asarray(given[name], dtype="int64") for name in self.inputs}
-        return torch.from_numpy(self.session.run(["last_hidden_state"], feeds)[0])
+        return torch.from_numpy(self.ort.run(["last_hidden_state"], feeds)[0])
