@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from spacy_bert_ner.formats.records import output_schema, read_records
+from spacy_bert_ner.formats.splits import group
 from spacy_bert_ner.tools.annotate import AnnotateStats, output_stats
 
 RAY_EXTRA = "pip install 'spacy-bert-ner[ray]'"
@@ -75,13 +76,7 @@ def records_datasource(files: Sequence[Path], block_records: int = 1000) -> Any:
         import pyarrow as pa
 
         schema = pa.schema([("id", pa.string()), ("text", pa.string()), ("error", pa.string())])
-        block: List[Dict] = []
-        for record in read_records(path):
-            block.append(record)
-            if len(block) == block_records:
-                yield pa.Table.from_pylist(block, schema=schema)
-                block = []
-        if block:
+        for block in group(read_records(path), block_records):
             yield pa.Table.from_pylist(block, schema=schema)
 
     class RecordsDatasource(Datasource):

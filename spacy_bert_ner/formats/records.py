@@ -99,15 +99,6 @@ def iter_records(files: List[Path], skip: int = 0) -> Iterator[Record]:
             k += 1
 
 
-def batches(records: Iterator[Record], size: int) -> Iterator[List[Record]]:
-    batch: List[Record] = []
-    for record in records:
-        batch.append(record)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 OUTPUT_FIELDS = ("id", "status", "start_char", "end_char", "label", "text", "confidence", "words", "error")

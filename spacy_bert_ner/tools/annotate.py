@@ -24,7 +24,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
-from spacy_bert_ner.formats.records import OUTPUT_FIELDS, Record, batches, empty_row, iter_records, output_schema
+from spacy_bert_ner.formats.records import OUTPUT_FIELDS, Record, empty_row, iter_records, output_schema
+from spacy_bert_ner.formats.splits import group
 from spacy_bert_ner.pipeline.batching import pipe_by_length
 
 FORMATS = ("parquet", "jsonl")
@@ -184,7 +185,7 @@ def annotate_local(
     prepare_output(output_dir, _state(files, fmt, chunk_records), resume)
     stats = AnnotateStats()
     start = time.perf_counter()
-    for k, chunk in enumerate(batches(iter_records(list(files)), chunk_records)):
+    for k, chunk in enumerate(group(iter_records(list(files)), chunk_records)):
         part = output_dir / f"part-{k:05d}.{fmt}"
         if part.exists():
             rows = read_part(part)
