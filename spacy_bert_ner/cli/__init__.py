@@ -14,6 +14,7 @@ from spacy_bert_ner.cli import (  # noqa: F401  (each module adds its command to
     predict,
     prepare,
     report,
+    serve,
     train,
 )
 from spacy_bert_ner.cli._util import app

@@ -1,0 +1,258 @@
+"""Micro-batching across requests: documents of concurrent requests are
+gathered into one model batch, run on a worker thread, and each request is
+answered with the results of its own documents.
+
+The event loop never runs the model: :meth:`MicroBatcher.submit` queues the
+documents of a request and awaits a future that the worker thread resolves.
+The worker takes the first waiting document, waits up to ``max_wait_ms`` for
+more (or until ``max_batch_documents``/``max_batch_words`` are waiting), then
+runs everything it took as one batch. While a batch runs, new requests queue
+up, so under load batches fill by themselves and the wait is rarely reached.
+"""
+import asyncio
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Deque, List, Optional, Sequence
+
+#: runs a batch of texts; returns one result per text, in order
+Process = Callable[[List[str]], List[Any]]
+
+
+class QueueFull(Exception):
+    """The queue cannot take a request's documents now."""
+
+    def __init__(self, waiting: int, limit: int, retry_after: int) -> None:
+        self.waiting, self.limit, self.retry_after = waiting, limit, retry_after
+        super().__init__(f"{waiting} documents are waiting (limit {limit}); retry in {retry_after} s")
+
+
+class Closed(Exception):
+    """The batcher is shutting down and takes no new requests."""
+
+
+class DocumentFailed(Exception):
+    """The model failed on one document of a request."""
+
+    def __init__(self, index: int, error: BaseException) -> None:
+        self.index, self.error = index, error
+        super().__init__(f"document {index}: {type(error).__name__}: {error}")
+
+
+@dataclass
+class _Request:
+    texts: Sequence[str]
+    future: "asyncio.Future[List[Any]]"
+    loop: asyncio.AbstractEventLoop
+    results: List[Any] = field(default_factory=list)
+    remaining: int = 0
+    cancelled: bool = False
+
+    def __post_init__(self) -> None:
+        self.results = [None] * len(self.texts)
+        self.remaining = len(self.texts)
+
+    def _settle(self, value: Any = None, error: Optional[BaseException] = None) -> None:
+        def settle() -> None:
+            if self.future.done():
+                return
+            if error is not None:
+                self.future.set_exception(error)
+            else:
+                self.future.set_result(value)
+
+        try:
+            self.loop.call_soon_threadsafe(settle)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            pass
+
+    def done(self, index: int, result: Any) -> None:
+        self.results[index] = result
+        self.remaining -= 1
+        if self.remaining == 0:
+            self._settle(self.results)
+
+    def fail(self, error: BaseException) -> None:
+        self.cancelled = True
+        self._settle(error=error)
+
+
+@dataclass
+class _Item:
+    request: _Request
+    index: int
+    words: int
+    queued: float
+
+
+@dataclass
+class BatcherStats:
+    """Counters the service exposes as metrics."""
+
+    batches: int = 0
+    documents: int = 0
+    batch_seconds: float = 0.0
+    #: documents per second of model time, smoothed; for Retry-After
+    rate: float = 0.0
+
+
+class MicroBatcher:
+    """Gathers documents of concurrent requests into batches for ``process``.
+
+    ``on_batch(documents, seconds)`` is called after every batch (metrics).
+    """
+
+    def __init__(
+        self,
+        process: Process,
+        max_batch_documents: int = 64,
+        max_batch_words: int = 4096,
+        max_wait_ms: float = 5.0,
+        max_queue_documents: int = 1024,
+        on_batch: Optional[Callable[[int, float], None]] = None,
+    ) -> None:
+        self.process = process
+        self.max_batch_documents = max_batch_documents
+        self.max_batch_words = max_batch_words
+        self.max_wait = max_wait_ms / 1000.0
+        self.max_queue_documents = max_queue_documents
+        self.on_batch = on_batch
+        self.stats = BatcherStats()
+        self._queue: Deque[_Item] = deque()
+        self._queued_words = 0
+        self._cond = threading.Condition()
+        self._closing = False
+        self._thread: Optional[threading.Thread] = None
+        #: documents in the batch the model is running now
+        self.running = 0
+
+    # --- the event loop's side --------------------------------------------------------
+
+    @property
+    def waiting(self) -> int:
+        """Documents queued and not yet taken into a batch."""
+        return len(self._queue)
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="spacy-bert-ner-batcher", daemon=True)
+            self._thread.start()
+
+    def retry_after(self) -> int:
+        """Seconds until the queue has likely drained (at least 1)."""
+        rate = self.stats.rate or 1.0
+        return max(1, min(60, int(len(self._queue) / rate + 0.999)))
+
+    async def submit(self, texts: Sequence[str]) -> List[Any]:
+        """The results of ``process`` for ``texts``, batched with other requests.
+
+        Raises :class:`QueueFull` at once when the queue cannot take all of
+        ``texts``, :class:`Closed` after :meth:`close`, and
+        :class:`DocumentFailed` when the model fails on one of them. When the
+        awaiting task is cancelled (a timeout), the request's documents not yet
+        taken are dropped.
+        """
+        loop = asyncio.get_running_loop()
+        request = _Request(texts, loop.create_future(), loop)
+        if not texts:
+            return []
+        now = time.monotonic()
+        with self._cond:
+            if self._closing:
+                raise Closed("the service is shutting down")
+            if len(self._queue) + len(texts) > self.max_queue_documents:
+                raise QueueFull(len(self._queue), self.max_queue_documents, self.retry_after())
+            for i, text in enumerate(texts):
+                words = len(text.split())
+                self._queue.append(_Item(request, i, words, now))
+                self._queued_words += words
+            self._cond.notify()
+        try:
+            return await request.future
+        except asyncio.CancelledError:
+            request.cancelled = True
+            raise
+
+    def close(self, timeout: Optional[float] = None) -> None:
+        """Take no new requests, annotate those queued, and stop the worker."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    # --- the worker thread ------------------------------------------------------------
+
+    def _take(self) -> Optional[List[_Item]]:
+        """The next batch, or ``None`` when closing with nothing left."""
+        with self._cond:
+            while True:
+                self._drop_cancelled()
+                if self._queue:
+                    break
+                if self._closing:
+                    return None
+                self._cond.wait()
+            deadline = self._queue[0].queued + self.max_wait
+            while not self._closing and len(self._queue) < self.max_batch_documents and self._queued_words < self.max_batch_words:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+            batch: List[_Item] = []
+            words = 0
+            while self._queue and len(batch) < self.max_batch_documents:
+                item = self._queue[0]
+                if item.request.cancelled:
+                    self._queue.popleft()
+                    self._queued_words -= item.words
+                    continue
+                if batch and words + item.words > self.max_batch_words:
+                    break
+                self._queue.popleft()
+                self._queued_words -= item.words
+                batch.append(item)
+                words += item.words
+            return batch
+
+    def _drop_cancelled(self) -> None:
+        while self._queue and self._queue[0].request.cancelled:
+            self._queued_words -= self._queue.popleft().words
+
+    def _run(self) -> None:
+        while True:
+            batch = self._take()
+            if batch is None:
+                return
+            if batch:
+                self._run_batch(batch)
+
+    def _run_batch(self, batch: List[_Item]) -> None:
+        texts = [item.request.texts[item.index] for item in batch]
+        self.running = len(batch)
+        start = time.perf_counter()
+        try:
+            results = self.process(texts)
+        except Exception:
+            # one bad document must not fail the others of the batch: run them one by one
+            results = []
+            for item, text in zip(batch, texts):
+                try:
+                    results.append(self.process([text])[0])
+                except Exception as error:  # noqa: BLE001 (reported to that request's caller)
+                    item.request.fail(DocumentFailed(item.index, error))
+                    results.append(None)
+        seconds = time.perf_counter() - start
+        self.running = 0
+        for item, result in zip(batch, results):
+            if not item.request.cancelled:
+                item.request.done(item.index, result)
+        stats = self.stats
+        stats.batches += 1
+        stats.documents += len(batch)
+        stats.batch_seconds += seconds
+        rate = len(batch) / seconds if seconds > 0 else 0.0
+        stats.rate = rate if stats.rate == 0.0 else 0.8 * stats.rate + 0.2 * rate
+        if self.on_batch is not None:
+            self.on_batch(len(batch), seconds)

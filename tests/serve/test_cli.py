@@ -1,0 +1,72 @@
+"""``spacy-bert-ner serve``: a real process on a loopback port, stopped by SIGTERM
+after answering; its options' defaults are the settings' defaults."""
+import inspect
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+
+from spacy_bert_ner.cli.serve import serve_cli
+from spacy_bert_ner.serve import ServeSettings
+
+OPTIONS = {
+    "max_documents": "max_documents", "max_characters": "max_characters", "max_request_bytes": "max_request_bytes",
+    "max_queue_documents": "max_queue_documents", "max_batch_documents": "max_batch_documents",
+    "max_batch_words": "max_batch_words", "max_wait_ms": "max_wait_ms", "request_timeout_s": "request_timeout_s",
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_runs_answers_and_stops_on_sigterm(serve_model):
+    port = _free_port()
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "spacy_bert_ner", "serve", str(serve_model), "--port", str(port), "--log-level", "info"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            assert process.poll() is None, process.stdout.read()
+            assert time.monotonic() < deadline, "the service did not become ready"
+            try:
+                if httpx.get(url + "/ready").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        response = httpx.post(url + "/v1/ner", json={"documents": [{"id": "x", "text": "anna works at acme ."}]})
+        assert response.status_code == 200 and response.json()["documents"][0]["id"] == "x"
+        process.send_signal(signal.SIGTERM)
+        # uvicorn shuts down gracefully, then re-raises the signal: the exit is SIGTERM's
+        assert process.wait(timeout=60) in (0, -signal.SIGTERM)
+        output = process.stdout.read()
+        assert "Application shutdown complete" in output and "Traceback" not in output
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_serve_refuses_a_missing_model_with_a_message(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "spacy_bert_ner", "serve", str(tmp_path / "nope")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "no such pipeline directory or installed package" in result.stdout + result.stderr
+
+
+def test_the_options_default_to_the_settings_defaults():
+    defaults = ServeSettings()
+    parameters = inspect.signature(serve_cli).parameters
+    for option, field in OPTIONS.items():
+        assert parameters[option].default.default == getattr(defaults, field), option
