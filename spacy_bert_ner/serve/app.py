@@ -26,7 +26,7 @@ import threading
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, AsyncIterator, Dict, List, Optional, Tuple, Union
 
 from spacy_bert_ner.serve.batcher import Closed, DocumentFailed, MicroBatcher, QueueFull
 from spacy_bert_ner.serve.settings import ServeSettings
@@ -74,8 +74,8 @@ class ApiError(Exception):
 
 
 class Model:
-    """The pipeline of the service: loaded (and warmed up) once, in the
-    background, so ``/health`` answers while it loads."""
+    """The pipeline of the service: loaded (and warmed up) once, on the
+    batcher's thread, so ``/health`` answers while it loads."""
 
     def __init__(self, model: Union[str, Path, Any], runtime: Optional[str] = None) -> None:
         self.source = model
@@ -101,15 +101,20 @@ class Model:
         self.ready.set()
 
     def __call__(self, texts: List[str]) -> List[Tuple[List[Dict[str, Any]], int]]:
-        """``(entities, words)`` of each text: one ``nlp.pipe`` batch, shortest first."""
+        """``(entities, words)`` of each text, in order. The texts are run
+        shortest first, in groups of similar length
+        (:func:`~spacy_bert_ner.pipeline.batching.length_groups`), so a batch
+        of mixed lengths carries little padding."""
+        from spacy_bert_ner.pipeline.batching import length_groups
         from spacy_bert_ner.tools.predict import span_entity
 
         nlp = self.nlp
         docs = [nlp.make_doc(text) for text in texts]
-        order = sorted(range(len(docs)), key=lambda i: len(docs[i]))
+        position = {id(doc): i for i, doc in enumerate(docs)}
         results: List[Any] = [None] * len(docs)
-        for i, doc in zip(order, nlp.pipe((docs[i] for i in order), batch_size=max(1, len(docs)))):
-            results[i] = ([span_entity(span) for span in doc.ents], len(doc))
+        for group in length_groups(docs):
+            for doc in nlp.pipe(group, batch_size=len(group)):
+                results[position[id(doc)]] = ([span_entity(span) for span in doc.ents], len(doc))
         return results
 
     def info(self) -> Dict[str, Any]:
@@ -227,16 +232,12 @@ class Service:
         )
         self.metrics = ServiceMetrics(lambda: self.batcher.waiting)
         self.batcher.on_batch = self.metrics.batch
-        self._loader: Optional[threading.Thread] = None
 
     def start(self) -> None:
-        self.batcher.start()
-        self._loader = threading.Thread(target=self.model.load, name="spacy-bert-ner-load", daemon=True)
-        self._loader.start()
+        """Start the model's thread: it loads the model, then runs batches."""
+        self.batcher.start(init=self.model.load)
 
     def close(self) -> None:
-        if self._loader is not None:
-            self._loader.join()
         self.batcher.close()
 
     def check_ready(self) -> None:
@@ -272,9 +273,17 @@ class Service:
         return {"model": self.model.description["model"], "documents": out}
 
 
-class _Observe:
-    """ASGI middleware: counts and times every HTTP request by endpoint, and
-    adds the security headers to every answer."""
+class _Front:
+    """The ASGI layer in front of FastAPI: it answers ``POST /v1/ner`` itself,
+    counts and times every HTTP request by endpoint, and adds the security
+    headers to every answer.
+
+    ``/v1/ner`` is handled here rather than by a FastAPI route because, with
+    one short document per request, FastAPI's routing, dependency and
+    exception layers took about half of the event loop's time
+    (``benchmarks/benchmark_serve.py``, ``docs/serving.md``). Everything else
+    goes to FastAPI.
+    """
 
     def __init__(self, app: Any, service: Service) -> None:
         self.app, self.service = app, service
@@ -296,9 +305,40 @@ class _Observe:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_headers)
+            if path == "/v1/ner":
+                await self.ner(scope, receive, send_with_headers)
+            else:
+                await self.app(scope, receive, send_with_headers)
         finally:
             self.service.metrics.answered(endpoint, status, time.perf_counter() - start)
+
+    async def ner(self, scope: Dict[str, Any], receive: Any, send: Any) -> None:
+        arrived = time.monotonic()
+        headers: Dict[str, str] = {}
+        try:
+            if scope["method"] != "POST":
+                raise ApiError(405, "method_not_allowed", "use POST", headers={"Allow": "POST"})
+            length = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"content-length"), None)
+            body = await _read_body(_body_chunks(receive), length, self.service.settings.max_request_bytes)
+            status, payload = 200, await self.service.annotate(body, arrived)
+        except ApiError as error:
+            self.service.metrics.rejected(error)
+            status, payload, headers = error.status, error.body(), error.headers or {}
+        data = json.dumps(payload, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        raw = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+        raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        await send({"type": "http.response.body", "body": data})
+
+
+async def _body_chunks(receive: Any) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ApiError(400, "disconnected", "the client disconnected before sending the whole body")
+        yield message.get("body", b"")
+        if not message.get("more_body", False):
+            return
 
 
 def create_app(model: Union[str, Path, Any], settings: Optional[ServeSettings] = None, runtime: Optional[str] = None) -> Any:
@@ -332,8 +372,7 @@ def create_app(model: Union[str, Path, Any], settings: Optional[ServeSettings] =
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, error: ApiError) -> Response:
-        if error.status in (413, 422, 429, 503, 504, 400):
-            service.metrics.rejections.labels(error.code).inc()
+        service.metrics.rejected(error)
         return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
 
     @app.exception_handler(HTTPException)
@@ -341,12 +380,6 @@ def create_app(model: Union[str, Path, Any], settings: Optional[ServeSettings] =
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
         return JSONResponse({"error": {"code": code, "message": str(error.detail)}}, status_code=error.status_code,
                             headers=getattr(error, "headers", None))
-
-    @app.post("/v1/ner")
-    async def ner(request: Request) -> Response:
-        arrived = time.monotonic()
-        body = await _read_body(request.stream(), request.headers.get("content-length"), settings.max_request_bytes)
-        return JSONResponse(await service.annotate(body, arrived))
 
     @app.get("/health")
     async def health() -> Dict[str, str]:
@@ -375,7 +408,7 @@ def create_app(model: Union[str, Path, Any], settings: Optional[ServeSettings] =
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.add_middleware(_Observe, service=service)
+    app.add_middleware(_Front, service=service)
     return app
 
 

@@ -73,6 +73,9 @@ class _Request:
         if self.remaining == 0:
             self._settle(self.results)
 
+    def cancel(self) -> None:
+        self.cancelled = True
+
     def fail(self, error: BaseException) -> None:
         self.cancelled = True
         self._settle(error=error)
@@ -134,9 +137,17 @@ class MicroBatcher:
         """Documents queued and not yet taken into a batch."""
         return len(self._queue)
 
-    def start(self) -> None:
+    def start(self, init: Optional[Callable[[], None]] = None) -> None:
+        """Start the worker thread; it runs ``init`` (loading the model) first.
+
+        The model is loaded, warmed up and run on this one thread: with
+        OpenMP (PyTorch's CPU threads), every thread that runs parallel work
+        keeps a team of its own, and once the teams outnumber the cores their
+        threads sleep between operations, which on 2 cores made the encoder
+        about 2x slower.
+        """
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="spacy-bert-ner-batcher", daemon=True)
+            self._thread = threading.Thread(target=self._run, args=(init,), name="spacy-bert-ner-model", daemon=True)
             self._thread.start()
 
     def retry_after(self) -> int:
@@ -144,19 +155,21 @@ class MicroBatcher:
         rate = self.stats.rate or 1.0
         return max(1, min(60, int(len(self._queue) / rate + 0.999)))
 
-    async def submit(self, texts: Sequence[str]) -> List[Any]:
-        """The results of ``process`` for ``texts``, batched with other requests.
+    def submit(self, texts: Sequence[str]) -> "asyncio.Future[List[Any]]":
+        """A future of the results of ``process`` for ``texts``, batched with
+        other requests; call it from the event loop.
 
         Raises :class:`QueueFull` at once when the queue cannot take all of
-        ``texts``, :class:`Closed` after :meth:`close`, and
-        :class:`DocumentFailed` when the model fails on one of them. When the
-        awaiting task is cancelled (a timeout), the request's documents not yet
-        taken are dropped.
+        ``texts`` and :class:`Closed` after :meth:`close`; the future fails
+        with :class:`DocumentFailed` when the model fails on one of them.
+        Cancelling the future (a timeout) drops the request's documents not
+        yet taken into a batch.
         """
         loop = asyncio.get_running_loop()
         request = _Request(texts, loop.create_future(), loop)
         if not texts:
-            return []
+            request.future.set_result([])
+            return request.future
         now = time.monotonic()
         with self._cond:
             if self._closing:
@@ -168,11 +181,8 @@ class MicroBatcher:
                 self._queue.append(_Item(request, i, words, now))
                 self._queued_words += words
             self._cond.notify()
-        try:
-            return await request.future
-        except asyncio.CancelledError:
-            request.cancelled = True
-            raise
+        request.future.add_done_callback(lambda future: future.cancelled() and request.cancel())
+        return request.future
 
     def close(self, timeout: Optional[float] = None) -> None:
         """Take no new requests, annotate those queued, and stop the worker."""
@@ -220,7 +230,9 @@ class MicroBatcher:
         while self._queue and self._queue[0].request.cancelled:
             self._queued_words -= self._queue.popleft().words
 
-    def _run(self) -> None:
+    def _run(self, init: Optional[Callable[[], None]] = None) -> None:
+        if init is not None:
+            init()
         while True:
             batch = self._take()
             if batch is None:

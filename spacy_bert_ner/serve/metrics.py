@@ -39,6 +39,11 @@ class ServiceMetrics:
         self.words.inc(words)
         self.entities.inc(entities)
 
+    def rejected(self, error: Any) -> None:
+        """Count a refused request (a 4xx, 503 or 504 answer) by its error code."""
+        if 400 <= error.status < 500 or error.status in (503, 504):
+            self.rejections.labels(error.code).inc()
+
     def answered(self, endpoint: str, status: int, seconds: float) -> None:
         self.requests.labels(endpoint, str(status)).inc()
         self.latency.labels(endpoint).observe(seconds)
