@@ -29,7 +29,7 @@ def serve_cli(
     max_batch_words: int = typer.Option(4096, "--batch-words", help="Words per model batch"),
     max_wait_ms: float = typer.Option(5.0, "--max-wait-ms", help="How long a batch waits for more documents to join"),
     request_timeout_s: float = typer.Option(30.0, "--timeout", help="Seconds before a request gets 504"),
-    shutdown_timeout_s: float = typer.Option(30.0, "--shutdown-timeout", help="On SIGTERM/SIGINT, seconds to finish the requests already accepted"),
+    shutdown_timeout_s: float = typer.Option(30.0, "--shutdown-timeout", min=0, help="On SIGTERM/SIGINT, seconds to finish the requests already accepted"),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn's log level"),
 ) -> None:
     """Serve the model over HTTP: POST /v1/ner, GET /health, /ready, /info,
@@ -43,6 +43,7 @@ def serve_cli(
             max_documents=max_documents, max_characters=max_characters, max_request_bytes=max_request_bytes,
             max_queue_documents=max_queue_documents, max_batch_documents=max_batch_documents,
             max_batch_words=max_batch_words, max_wait_ms=max_wait_ms, request_timeout_s=request_timeout_s,
+            shutdown_timeout_s=shutdown_timeout_s,
         )
         if runtime is not None:
             from spacy_bert_ner.runtime import check_runtime
@@ -58,4 +59,4 @@ def serve_cli(
         torch.set_num_threads(threads)
     msg.info(f"Serving {model} on http://{host}:{port} (the model loads in the background; GET /ready says when it is ready)")
     uvicorn.run(create_app(model, settings, runtime), host=host, port=port, log_level=log_level,
-                timeout_graceful_shutdown=int(shutdown_timeout_s), server_header=False)
+                timeout_graceful_shutdown=settings.shutdown_timeout_s, server_header=False)

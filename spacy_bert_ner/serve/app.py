@@ -20,6 +20,7 @@ the queue is full (with ``Retry-After``), 503 not ready yet or shutting down,
 """
 import asyncio
 import json
+import logging
 import os
 import re
 import threading
@@ -41,8 +42,13 @@ SECURITY_HEADERS = [
      b"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"),
     (b"referrer-policy", b"no-referrer"),
 ]
-# C0 controls other than tab, newline and carriage return; DEL; lone surrogates
-CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+# C0 controls other than tab, newline and carriage return; DEL; C1 controls; lone surrogates
+CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+# a JSON escape of a UTF-16 surrogate: only such an escape can put a lone surrogate in a string
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+# integer ids beyond what a JSON double holds exactly are refused (JavaScript clients would change them)
+MAX_ID = 2**53
+LOGGER = logging.getLogger("spacy_bert_ner.serve")
 WARM_UP = ["Warm up.", "Ada Lovelace wrote the first program for Charles Babbage 's engine in London ."]
 
 
@@ -110,11 +116,10 @@ class Model:
 
         nlp = self.nlp
         docs = [nlp.make_doc(text) for text in texts]
-        position = {id(doc): i for i, doc in enumerate(docs)}
         results: List[Any] = [None] * len(docs)
         for group in length_groups(docs):
-            for doc in nlp.pipe(group, batch_size=len(group)):
-                results[position[id(doc)]] = ([span_entity(span) for span in doc.ents], len(doc))
+            for i, doc in zip(group, nlp.pipe([docs[i] for i in group], batch_size=len(group))):
+                results[i] = ([span_entity(span) for span in doc.ents], len(doc))
         return results
 
     def info(self) -> Dict[str, Any]:
@@ -154,14 +159,22 @@ def parse_documents(body: bytes, settings: ServeSettings) -> List[Dict[str, Any]
     except UnicodeDecodeError as e:
         raise ApiError(400, "invalid_encoding", f"the request body is not valid UTF-8 ({e.reason} at byte {e.start})") from None
     try:
-        payload = json.loads(text)
+        payload = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as e:
         raise ApiError(400, "invalid_json", f"the request body is not JSON: {e.msg} (line {e.lineno}, column {e.colno})") from None
+    except _Invalid as e:
+        raise ApiError(400, "invalid_json", f"the request body is not valid here: {e}") from None
+    except (ValueError, RecursionError) as e:  # an integer too long to convert; nesting too deep
+        raise ApiError(400, "invalid_json", f"the request body cannot be read: {type(e).__name__}: {str(e)[:200]}") from None
+    if SURROGATE_ESCAPE.search(text):
+        bad = _lone_surrogate(payload)
+        if bad is not None:
+            raise ApiError(422, "lone_surrogate", f"{bad} holds a lone UTF-16 surrogate escape (not a character)")
     if not isinstance(payload, dict):
         raise ApiError(422, "invalid_request", f"the request must be a JSON object with \"documents\", got {_json_type(payload)}")
     unknown = sorted(set(payload) - {"documents"})
     if unknown:
-        raise ApiError(422, "invalid_request", f"unknown field {unknown[0]!r}: a request has only \"documents\"")
+        raise ApiError(422, "invalid_request", f"unknown field {_short(unknown[0])}: a request has only \"documents\"")
     documents = payload.get("documents")
     if not isinstance(documents, list):
         raise ApiError(422, "invalid_request", f"\"documents\" must be a list of objects, got {_json_type(documents)}")
@@ -175,12 +188,59 @@ def parse_documents(body: bytes, settings: ServeSettings) -> List[Dict[str, Any]
     return documents
 
 
+class _Invalid(ValueError):
+    """JSON that Python's parser takes but the API does not."""
+
+
+def _no_constant(name: str) -> Any:
+    raise _Invalid(f"{name} is not a JSON number")
+
+
+def _finite_float(literal: str) -> float:
+    value = float(literal)
+    if value in (float("inf"), float("-inf")):
+        raise _Invalid(f"the number {literal[:40]} is out of range")
+    return value
+
+
+def _unique_keys(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
+    out: Dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _Invalid(f"the key {_short(key)} appears twice in one object")
+        out[key] = value
+    return out
+
+
+def _lone_surrogate(value: Any, where: str = "") -> Optional[str]:
+    """Where ``value`` holds a lone surrogate (in a string or a key), if anywhere."""
+    if isinstance(value, str):
+        return (where or "the request") if any("\ud800" <= c <= "\udfff" for c in value) else None
+    items = enumerate(value) if isinstance(value, list) else value.items() if isinstance(value, dict) else ()
+    for key, item in items:
+        if isinstance(key, str) and any("\ud800" <= c <= "\udfff" for c in key):
+            return f"a key of {where or 'the request'}"
+        found = _lone_surrogate(item, f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}" if where else key)
+        if found:
+            return found
+    return None
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _check_document(i: int, document: Any, settings: ServeSettings) -> None:
     if not isinstance(document, dict):
         raise ApiError(422, "invalid_document", f"documents[{i}] must be an object, got {_json_type(document)}", document=i)
-    name = f"documents[{i}]" + (f" (id {document['id']!r})" if isinstance(document.get("id"), (str, int)) else "")
-    if "id" in document and document["id"] is not None and not isinstance(document["id"], (str, int)) or isinstance(document.get("id"), bool):
-        raise ApiError(422, "invalid_document", f"{name}: \"id\" must be a string or an integer, got {_json_type(document['id'])}", document=i)
+    doc_id = document.get("id")
+    valid_id = doc_id is None or isinstance(doc_id, str) or (isinstance(doc_id, int) and not isinstance(doc_id, bool))
+    name = f"documents[{i}]" + (f" (id {_short(doc_id)})" if valid_id and doc_id is not None else "")
+    if not valid_id:
+        raise ApiError(422, "invalid_document", f"{name}: \"id\" must be a string or an integer, got {_json_type(doc_id)}", document=i)
+    if isinstance(doc_id, int) and abs(doc_id) > MAX_ID:
+        raise ApiError(422, "invalid_document", f"{name}: an integer \"id\" must be within ±2^53; send larger ids as strings", document=i)
     text = document.get("text")
     if not isinstance(text, str):
         what = "has no \"text\"" if text is None else f"\"text\" must be a string, got {_json_type(text)}"
@@ -238,11 +298,16 @@ class Service:
         self.batcher.start(init=self.model.load)
 
     def close(self) -> None:
-        self.batcher.close()
+        """Annotate what is queued and stop the model's thread, waiting at most
+        ``shutdown_timeout_s`` (the thread is a daemon: a batch still running
+        then does not keep the process alive)."""
+        self.batcher.close(self.settings.shutdown_timeout_s)
 
     def check_ready(self) -> None:
         if self.model.error is not None:
             raise ApiError(503, "model_failed", f"the model could not be loaded: {self.model.error}")
+        if self.batcher.error is not None:
+            raise ApiError(503, "model_failed", self.batcher.error)
         if not self.model.ready.is_set():
             raise ApiError(503, "not_ready", "the model is loading", headers={"Retry-After": "1"})
 
@@ -250,9 +315,11 @@ class Service:
         settings = self.settings
         self.check_ready()
         documents = parse_documents(body, settings)
+        left = settings.request_timeout_s - (time.monotonic() - arrived)
         try:
-            left = settings.request_timeout_s - (time.monotonic() - arrived)
-            results = await asyncio.wait_for(self.batcher.submit([d["text"] for d in documents]), timeout=max(left, 0.001))
+            if left <= 0:
+                raise asyncio.TimeoutError
+            results = await asyncio.wait_for(self.batcher.submit([d["text"] for d in documents]), timeout=left)
         except QueueFull as full:
             raise ApiError(429, "queue_full", str(full), headers={"Retry-After": str(full.retry_after)},
                            limit="max_queue_documents", value=full.limit) from None
@@ -260,6 +327,8 @@ class Service:
             raise ApiError(504, "timeout", f"not answered within {settings.request_timeout_s} s",
                            limit="request_timeout_s", value=settings.request_timeout_s) from None
         except Closed as closed:
+            if self.batcher.error is not None:
+                raise ApiError(503, "model_failed", self.batcher.error) from None
             raise ApiError(503, "shutting_down", str(closed)) from None
         except DocumentFailed as failed:
             raise ApiError(500, "model_error", f"documents[{failed.index}]: the model failed: {failed.error}", document=failed.index) from None
@@ -293,6 +362,9 @@ class _Front:
             await self.app(scope, receive, send)
             return
         path = scope["path"]
+        root = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root):]
         endpoint = "/static" if path.startswith("/static/") else path if path in ENDPOINTS else "other"
         start = time.perf_counter()
         status = 500
@@ -321,10 +393,15 @@ class _Front:
             length = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"content-length"), None)
             body = await _read_body(_body_chunks(receive), length, self.service.settings.max_request_bytes)
             status, payload = 200, await self.service.annotate(body, arrived)
+            data = json.dumps(payload, ensure_ascii=False, allow_nan=False).encode("utf-8")
         except ApiError as error:
             self.service.metrics.rejected(error)
-            status, payload, headers = error.status, error.body(), error.headers or {}
-        data = json.dumps(payload, ensure_ascii=False, allow_nan=False).encode("utf-8")
+            status, headers = error.status, error.headers or {}
+            data = json.dumps(error.body(), ensure_ascii=False).encode("utf-8")
+        except Exception as error:  # noqa: BLE001 (a bug must still get a JSON answer)
+            LOGGER.exception("POST /v1/ner failed")
+            status = 500
+            data = json.dumps({"error": {"code": "internal_error", "message": f"{type(error).__name__}: {error}"[:500]}}).encode()
         raw = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
         raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
         await send({"type": "http.response.start", "status": status, "headers": raw})
@@ -387,6 +464,8 @@ def create_app(model: Union[str, Path, Any], settings: Optional[ServeSettings] =
 
     @app.get("/ready")
     async def ready() -> Response:
+        if service.batcher.error is not None:
+            return JSONResponse({"status": "failed", "error": service.batcher.error}, status_code=503)
         if service.model.ready.is_set():
             return JSONResponse({"status": "ready"})
         if service.model.error is not None:

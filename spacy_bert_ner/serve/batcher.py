@@ -3,7 +3,7 @@ gathered into one model batch, run on a worker thread, and each request is
 answered with the results of its own documents.
 
 The event loop never runs the model: :meth:`MicroBatcher.submit` queues the
-documents of a request and awaits a future that the worker thread resolves.
+documents of a request and returns a future that the worker thread resolves.
 The worker takes the first waiting document, waits up to ``max_wait_ms`` for
 more (or until ``max_batch_documents``/``max_batch_words`` are waiting), then
 runs everything it took as one batch. While a batch runs, new requests queue
@@ -13,7 +13,7 @@ import asyncio
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Deque, List, Optional, Sequence
 
 #: runs a batch of texts; returns one result per text, in order
@@ -29,7 +29,7 @@ class QueueFull(Exception):
 
 
 class Closed(Exception):
-    """The batcher is shutting down and takes no new requests."""
+    """The batcher takes no new requests: it is shutting down, or its worker stopped."""
 
 
 class DocumentFailed(Exception):
@@ -40,27 +40,25 @@ class DocumentFailed(Exception):
         super().__init__(f"document {index}: {type(error).__name__}: {error}")
 
 
-@dataclass
 class _Request:
-    texts: Sequence[str]
-    future: "asyncio.Future[List[Any]]"
-    loop: asyncio.AbstractEventLoop
-    results: List[Any] = field(default_factory=list)
-    remaining: int = 0
-    cancelled: bool = False
+    """One request's documents, their results so far, and its future."""
 
-    def __post_init__(self) -> None:
-        self.results = [None] * len(self.texts)
-        self.remaining = len(self.texts)
+    def __init__(self, texts: Sequence[str], loop: asyncio.AbstractEventLoop) -> None:
+        self.texts = texts
+        self.loop = loop
+        self.future: "asyncio.Future[List[Any]]" = loop.create_future()
+        self.results: List[Any] = [None] * len(texts)
+        self.remaining = len(texts)
+        #: answered with an error, or given up by its caller: its documents are not run
+        self.finished = False
 
     def _settle(self, value: Any = None, error: Optional[BaseException] = None) -> None:
         def settle() -> None:
-            if self.future.done():
-                return
-            if error is not None:
-                self.future.set_exception(error)
-            else:
-                self.future.set_result(value)
+            if not self.future.done():
+                if error is not None:
+                    self.future.set_exception(error)
+                else:
+                    self.future.set_result(value)
 
         try:
             self.loop.call_soon_threadsafe(settle)
@@ -71,13 +69,11 @@ class _Request:
         self.results[index] = result
         self.remaining -= 1
         if self.remaining == 0:
+            self.finished = True
             self._settle(self.results)
 
-    def cancel(self) -> None:
-        self.cancelled = True
-
     def fail(self, error: BaseException) -> None:
-        self.cancelled = True
+        self.finished = True
         self._settle(error=error)
 
 
@@ -129,6 +125,9 @@ class MicroBatcher:
         self._thread: Optional[threading.Thread] = None
         #: documents in the batch the model is running now
         self.running = 0
+        #: why the worker stopped, when it stopped by an error
+        self.error: Optional[str] = None
+        self._current: List[_Item] = []
 
     # --- the event loop's side --------------------------------------------------------
 
@@ -136,6 +135,10 @@ class MicroBatcher:
     def waiting(self) -> int:
         """Documents queued and not yet taken into a batch."""
         return len(self._queue)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and self.error is None
 
     def start(self, init: Optional[Callable[[], None]] = None) -> None:
         """Start the worker thread; it runs ``init`` (loading the model) first.
@@ -160,20 +163,19 @@ class MicroBatcher:
         other requests; call it from the event loop.
 
         Raises :class:`QueueFull` at once when the queue cannot take all of
-        ``texts`` and :class:`Closed` after :meth:`close`; the future fails
-        with :class:`DocumentFailed` when the model fails on one of them.
-        Cancelling the future (a timeout) drops the request's documents not
-        yet taken into a batch.
+        ``texts`` and :class:`Closed` after :meth:`close` or once the worker
+        has stopped; the future fails with :class:`DocumentFailed` when the
+        model fails on one of them. Cancelling the future (a timeout) takes
+        the request's documents out of the queue.
         """
-        loop = asyncio.get_running_loop()
-        request = _Request(texts, loop.create_future(), loop)
+        request = _Request(texts, asyncio.get_running_loop())
         if not texts:
             request.future.set_result([])
             return request.future
         now = time.monotonic()
         with self._cond:
-            if self._closing:
-                raise Closed("the service is shutting down")
+            if self._closing or self.error is not None:
+                raise Closed(self.error or "the service is shutting down")
             if len(self._queue) + len(texts) > self.max_queue_documents:
                 raise QueueFull(len(self._queue), self.max_queue_documents, self.retry_after())
             for i, text in enumerate(texts):
@@ -181,85 +183,100 @@ class MicroBatcher:
                 self._queue.append(_Item(request, i, words, now))
                 self._queued_words += words
             self._cond.notify()
-        request.future.add_done_callback(lambda future: future.cancelled() and request.cancel())
+        request.future.add_done_callback(lambda future: future.cancelled() and self._discard(request))
         return request.future
 
-    def close(self, timeout: Optional[float] = None) -> None:
-        """Take no new requests, annotate those queued, and stop the worker."""
+    def close(self, timeout: Optional[float] = None) -> bool:
+        """Take no new requests, annotate those queued, and stop the worker;
+        False when it has not stopped within ``timeout`` seconds."""
         with self._cond:
             self._closing = True
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
+    def _discard(self, request: _Request) -> None:
+        """Take a request that is given up out of the queue."""
+        with self._cond:
+            request.finished = True
+            kept = deque(item for item in self._queue if item.request is not request)
+            self._queued_words -= sum(item.words for item in self._queue if item.request is request)
+            self._queue = kept
 
     # --- the worker thread ------------------------------------------------------------
 
     def _take(self) -> Optional[List[_Item]]:
         """The next batch, or ``None`` when closing with nothing left."""
         with self._cond:
-            while True:
-                self._drop_cancelled()
-                if self._queue:
-                    break
+            while not self._queue:
                 if self._closing:
                     return None
                 self._cond.wait()
             deadline = self._queue[0].queued + self.max_wait
             while not self._closing and len(self._queue) < self.max_batch_documents and self._queued_words < self.max_batch_words:
                 left = deadline - time.monotonic()
-                if left <= 0:
+                if left <= 0 or not self._queue:
                     break
                 self._cond.wait(left)
             batch: List[_Item] = []
             words = 0
             while self._queue and len(batch) < self.max_batch_documents:
                 item = self._queue[0]
-                if item.request.cancelled:
-                    self._queue.popleft()
-                    self._queued_words -= item.words
-                    continue
                 if batch and words + item.words > self.max_batch_words:
                     break
                 self._queue.popleft()
                 self._queued_words -= item.words
-                batch.append(item)
-                words += item.words
+                if not item.request.finished:
+                    batch.append(item)
+                    words += item.words
             return batch
 
-    def _drop_cancelled(self) -> None:
-        while self._queue and self._queue[0].request.cancelled:
-            self._queued_words -= self._queue.popleft().words
-
     def _run(self, init: Optional[Callable[[], None]] = None) -> None:
-        if init is not None:
-            init()
-        while True:
-            batch = self._take()
-            if batch is None:
-                return
-            if batch:
-                self._run_batch(batch)
+        try:
+            if init is not None:
+                init()
+            while True:
+                batch = self._take()
+                if batch is None:
+                    return
+                if batch:
+                    self._run_batch(batch)
+        except BaseException as error:  # noqa: BLE001 (the worker must not die silently)
+            self._stop(f"the model's worker stopped: {type(error).__name__}: {error}")
+
+    def _stop(self, reason: str) -> None:
+        """Fail every waiting request and refuse new ones."""
+        with self._cond:
+            self.error = reason
+            items, self._queue, self._queued_words = self._current + list(self._queue), deque(), 0
+        for item in items:
+            if not item.request.finished:
+                item.request.fail(Closed(reason))
 
     def _run_batch(self, batch: List[_Item]) -> None:
         texts = [item.request.texts[item.index] for item in batch]
+        self._current = batch
         self.running = len(batch)
         start = time.perf_counter()
         try:
             results = self.process(texts)
+            if len(results) != len(texts):
+                raise RuntimeError(f"the model gave {len(results)} results for {len(texts)} documents")
         except Exception:
             # one bad document must not fail the others of the batch: run them one by one
             results = []
             for item, text in zip(batch, texts):
-                try:
-                    results.append(self.process([text])[0])
-                except Exception as error:  # noqa: BLE001 (reported to that request's caller)
-                    item.request.fail(DocumentFailed(item.index, error))
-                    results.append(None)
+                result = None
+                if not item.request.finished:
+                    try:
+                        result = self.process([text])[0]
+                    except Exception as error:  # noqa: BLE001 (reported to that request's caller)
+                        self._discard(item.request)
+                        item.request.fail(DocumentFailed(item.index, error))
+                results.append(result)
         seconds = time.perf_counter() - start
-        self.running = 0
-        for item, result in zip(batch, results):
-            if not item.request.cancelled:
-                item.request.done(item.index, result)
         stats = self.stats
         stats.batches += 1
         stats.documents += len(batch)
@@ -267,4 +284,12 @@ class MicroBatcher:
         rate = len(batch) / seconds if seconds > 0 else 0.0
         stats.rate = rate if stats.rate == 0.0 else 0.8 * stats.rate + 0.2 * rate
         if self.on_batch is not None:
-            self.on_batch(len(batch), seconds)
+            try:
+                self.on_batch(len(batch), seconds)
+            except Exception:  # noqa: BLE001 (metrics must not stop the answers)
+                pass
+        self.running = 0
+        for item, result in zip(batch, results):
+            if not item.request.finished:
+                item.request.done(item.index, result)
+        self._current = []

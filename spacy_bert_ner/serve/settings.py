@@ -1,4 +1,5 @@
 """The limits and batching settings of the HTTP service, with their defaults."""
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Dict
 
@@ -33,14 +34,23 @@ class ServeSettings:
     max_wait_ms: float = 5.0
     #: seconds from a request's arrival to its answer before it gets 504
     request_timeout_s: float = 30.0
+    #: on shutdown, seconds to finish the requests already accepted
+    shutdown_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name == "max_wait_ms" and value >= 0:
-                continue
-            if not value > 0:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{f.name} must be a finite number, got {value!r}")
+            if value < 0 or (value == 0 and f.name not in ("max_wait_ms", "shutdown_timeout_s")):
                 raise ValueError(f"{f.name} must be positive, got {value!r}")
+        if self.max_wait_ms > 10_000:
+            raise ValueError(f"max_wait_ms must be at most 10000 (10 s), got {self.max_wait_ms!r}")
+        if self.max_documents > self.max_queue_documents:
+            raise ValueError(
+                f"max_documents ({self.max_documents}) must not exceed max_queue_documents "
+                f"({self.max_queue_documents}): a request that large could never be queued"
+            )
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)

@@ -42,7 +42,7 @@ def nlp(serve_model):
 
 @pytest.fixture(scope="module")
 def server(serve_model):
-    settings = ServeSettings(max_documents=4, max_characters=200, max_request_bytes=4000)
+    settings = ServeSettings(max_documents=4, max_characters=200, max_request_bytes=8000)
     with running(create_app(str(serve_model), settings)) as run:
         yield run
 
@@ -108,10 +108,20 @@ BAD = [
     (b'{"documents": [{"text": ""}]}', 422, "empty_text"),
     (b'{"documents": [{"text": "  \\n "}]}', 422, "empty_text"),
     (b'{"documents": [{"text": "anna\\u0000 x"}]}', 422, "control_character"),
-    (b'{"documents": [{"text": "ok"}, {"id": "b", "text": "bad \\ud800 x"}]}', 422, "control_character"),
+    (b'{"documents": [{"text": "ok"}, {"id": "b", "text": "bad \\ud800 x"}]}', 422, "lone_surrogate"),
     (b'{"documents": [{"text": "%s"}]}' % (b"a" * 201), 422, "text_too_long"),
+    (b'{"documents": [{"text": "ok \\u0085 x"}]}', 422, "control_character"),
+    (b'{"documents": [{"text": "ok", "x": NaN}]}', 400, "invalid_json"),
+    (b'{"documents": [{"text": "ok", "x": -Infinity}]}', 400, "invalid_json"),
+    (b'{"documents": [{"text": "ok", "x": 1e400}]}', 400, "invalid_json"),
+    (b'{"documents": [{"text": "ok", "x": ' + b"[" * 1500 + b"]" * 1500 + b'}]}', 400, "invalid_json"),
+    (b'{"documents": [{"text": "ok", "id": ' + b"9" * 5000 + b'}]}', 400, "invalid_json"),
+    (b'{"documents": [{"text": "ok", "id": 9007199254740993}]}', 422, "invalid_document"),
+    (b'{"documents": [{"text": "a"}], "documents": [{"text": "b"}]}', 400, "invalid_json"),
+    (b'{"documents": [{"text": "ok", "id": "\\udc00"}]}', 422, "lone_surrogate"),
+    (b'{"documents": [{"text": "ok", "\\udc00": 1}]}', 422, "lone_surrogate"),
     (json.dumps({"documents": [{"text": "a"}] * 5}).encode(), 413, "too_many_documents"),
-    (json.dumps({"documents": [{"text": "a" * 150}] * 4, "x": "y" * 4000}).encode(), 413, "request_too_large"),
+    (json.dumps({"documents": [{"text": "a" * 150}] * 4, "x": "y" * 8000}).encode(), 413, "request_too_large"),
 ]
 
 
@@ -119,6 +129,7 @@ BAD = [
 def test_bad_input_gets_a_4xx_json_error_and_the_service_goes_on(server, body, status, code):
     with server.client() as client:
         response = _post(client, body)
+        assert response.headers["content-type"] == "application/json"
         assert response.status_code == status, response.text
         error = response.json()["error"]
         assert error["code"] == code and error["message"]
@@ -150,7 +161,9 @@ def test_a_body_over_the_byte_limit_is_refused_without_a_content_length(server):
 def test_unknown_paths_and_methods_get_json_errors(server):
     with server.client() as client:
         assert client.get("/v2/ner").json()["error"]["code"] == "not_found"
-        assert client.get("/v1/ner").status_code == 405
+        wrong_method = client.get("/v1/ner")
+    assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "POST"
+    assert wrong_method.json()["error"]["code"] == "method_not_allowed"
 
 
 def test_the_page_and_its_files_are_served_with_a_strict_policy(server):
@@ -161,7 +174,8 @@ def test_the_page_and_its_files_are_served_with_a_strict_policy(server):
     assert "script-src 'self'" in page.headers["content-security-policy"]
     assert page.headers["x-content-type-options"] == "nosniff"
     assert script.status_code == 200 and "/v1/ner" in script.text
-    assert "innerHTML" not in script.text  # shown text is never parsed as HTML
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+        assert sink not in script.text  # shown text is never parsed as HTML
 
 
 async def _post_all(url, bodies, timeout=60):
@@ -196,7 +210,7 @@ def test_concurrent_requests_share_model_batches_without_cross_talk(serve_model,
 
 
 def test_a_full_queue_gives_429_with_retry_after_and_accepted_requests_are_answered(gated_nlp, gate):
-    app = create_app(gated_nlp, ServeSettings(max_queue_documents=4, max_wait_ms=0))
+    app = create_app(gated_nlp, ServeSettings(max_queue_documents=4, max_documents=4, max_wait_ms=0))
     with running(app) as server:
         gate.clear()
 
@@ -220,26 +234,31 @@ def test_a_full_queue_gives_429_with_retry_after_and_accepted_requests_are_answe
 
 
 def test_a_request_not_answered_in_time_gets_504_and_leaves_the_queue(gated_nlp, gate):
-    app = create_app(gated_nlp, ServeSettings(request_timeout_s=0.5, max_wait_ms=0))
+    app = create_app(gated_nlp, ServeSettings(request_timeout_s=0.5, max_wait_ms=0, max_queue_documents=4, max_documents=4))
     with running(app) as server:
+        batcher = server.service.batcher
         gate.clear()
 
         async def scenario():
             async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
                 held = asyncio.ensure_future(client.post("/v1/ner", json={"documents": [{"text": TEXTS[0]}]}))
-                await asyncio.to_thread(wait_until, lambda: server.service.batcher.running == 1, 30)
-                late = await client.post("/v1/ner", json={"documents": [{"text": t} for t in TEXTS[1:4]]})
-                waiting = server.service.batcher.waiting
+                await asyncio.to_thread(wait_until, lambda: batcher.running == 1, 30, "the first in the model")
+                late = await client.post("/v1/ner", json={"documents": [{"text": t} for t in TEXTS[1:5]]})
+                waiting = batcher.waiting  # the late request's 4 documents left the queue with its 504
+                # the queue has room again: a request of 4 documents is queued, not refused
+                queued = asyncio.ensure_future(client.post("/v1/ner", json={"documents": [{"text": t} for t in TEXTS[4:8]]}))
+                await asyncio.to_thread(wait_until, lambda: batcher.waiting == 4, 30, "4 queued")
                 gate.set()
-                return await held, late, waiting
+                return await held, late, waiting, await queued
 
-        held, late, waiting = asyncio.run(scenario())
-        documents_done = server.service.batcher.stats.documents
-        with server.client() as client:
-            assert client.post("/v1/ner", json={"documents": [{"text": TEXTS[4]}]}).status_code == 200
+        held, late, waiting, queued = asyncio.run(scenario())
+        wait_until(lambda: batcher.running == 0, 30, "the model to finish")
     assert late.status_code == 504 and late.json()["error"]["code"] == "timeout"
     assert held.status_code == 504  # it was held by the closed gate past its timeout too
-    assert waiting == 3 and documents_done <= 3  # warm-up (2) and the held one; the late ones were dropped
+    assert queued.status_code == 504 or queued.status_code == 200
+    assert waiting == 0
+    # the held document and at most the last request's; never the late request's
+    assert batcher.stats.documents in (1, 5)
 
 
 def test_a_model_failure_fails_only_its_own_request(gated_nlp, gate, nlp):
@@ -300,7 +319,7 @@ def test_shutdown_answers_the_requests_already_accepted(gated_nlp, gate, nlp):
             rest = asyncio.ensure_future(_post_all(server.url, bodies[1:]))
             await asyncio.to_thread(wait_until, lambda: server.service.batcher.waiting == 3, 30, "3 queued")
             server.server.should_exit = True  # what SIGTERM does
-            await asyncio.sleep(0.3)
+            await asyncio.to_thread(wait_until, lambda: not _accepts(server.url), 30, "the listening socket to close")
             gate.set()
             return (await first) + (await rest)
 
@@ -311,6 +330,32 @@ def test_shutdown_answers_the_requests_already_accepted(gated_nlp, gate, nlp):
         httpx.get(server.url + "/health", timeout=2)
 
 
+def _accepts(url: str) -> bool:
+    try:
+        httpx.get(url + "/health", timeout=1)
+        return True
+    except httpx.TransportError:
+        return False
+
+
+def test_a_stopped_worker_is_reported_and_refuses_requests(gated_nlp, gate):
+    class Stop(BaseException):
+        pass
+
+    def broken(texts):
+        raise Stop("the test stopped the worker")
+
+    with running(create_app(gated_nlp, ServeSettings(max_wait_ms=0))) as server:
+        server.service.batcher.process = broken
+        with server.client() as client:
+            first = client.post("/v1/ner", json={"documents": [{"text": TEXTS[0]}]})
+            ready = client.get("/ready")
+            later = client.post("/v1/ner", json={"documents": [{"text": TEXTS[1]}]})
+    assert first.status_code == 503 and first.json()["error"]["code"] == "model_failed"
+    assert ready.status_code == 503 and ready.json()["status"] == "failed" and "Stop" in ready.json()["error"]
+    assert later.status_code == 503 and later.json()["error"]["code"] == "model_failed"
+
+
 def test_settings_from_the_environment():
     settings = settings_from_environment({"SPACY_BERT_NER_SERVE_MAX_DOCUMENTS": "8", "SPACY_BERT_NER_SERVE_MAX_WAIT_MS": "2.5"})
     assert settings.max_documents == 8 and settings.max_wait_ms == 2.5 and settings.max_queue_documents == 1024
@@ -318,3 +363,9 @@ def test_settings_from_the_environment():
         settings_from_environment({"SPACY_BERT_NER_SERVE_MAX_DOCUMENTS": "many"})
     with pytest.raises(ValueError, match="max_documents must be positive"):
         ServeSettings(max_documents=0)
+    with pytest.raises(ValueError, match="must not exceed max_queue_documents"):
+        ServeSettings(max_documents=8, max_queue_documents=4)
+    with pytest.raises(ValueError, match="max_wait_ms must be a finite number"):
+        settings_from_environment({"SPACY_BERT_NER_SERVE_MAX_WAIT_MS": "inf"})
+    with pytest.raises(ValueError, match="max_wait_ms must be at most"):
+        ServeSettings(max_wait_ms=1e9)

@@ -1,6 +1,7 @@
 """``spacy-bert-ner serve``: a real process on a loopback port, stopped by SIGTERM
 after answering; its options' defaults are the settings' defaults."""
 import inspect
+from dataclasses import fields
 import os
 import signal
 import socket
@@ -13,11 +14,6 @@ import httpx
 from spacy_bert_ner.cli.serve import serve_cli
 from spacy_bert_ner.serve import ServeSettings
 
-OPTIONS = {
-    "max_documents": "max_documents", "max_characters": "max_characters", "max_request_bytes": "max_request_bytes",
-    "max_queue_documents": "max_queue_documents", "max_batch_documents": "max_batch_documents",
-    "max_batch_words": "max_batch_words", "max_wait_ms": "max_wait_ms", "request_timeout_s": "request_timeout_s",
-}
 
 
 def _free_port() -> int:
@@ -65,8 +61,8 @@ def test_serve_refuses_a_missing_model_with_a_message(tmp_path):
     assert "no such pipeline directory or installed package" in result.stdout + result.stderr
 
 
-def test_the_options_default_to_the_settings_defaults():
+def test_every_setting_is_an_option_with_the_same_default():
     defaults = ServeSettings()
     parameters = inspect.signature(serve_cli).parameters
-    for option, field in OPTIONS.items():
-        assert parameters[option].default.default == getattr(defaults, field), option
+    for field in fields(ServeSettings):
+        assert parameters[field.name].default.default == getattr(defaults, field.name), field.name

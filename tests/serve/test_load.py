@@ -26,7 +26,7 @@ def test_bounded_load_loses_nothing_and_refuses_only_with_429(serve_model):
         texts = rng.sample(TEXTS, rng.randint(1, 3))
         bodies.append({"documents": [{"id": f"{i}-{j}", "text": t} for j, t in enumerate(texts)]})
     expected = {t: [span_entity(s) for s in doc.ents] for t, doc in zip(TEXTS, nlp.pipe(TEXTS))}
-    settings = ServeSettings(max_queue_documents=12, max_wait_ms=2)
+    settings = ServeSettings(max_queue_documents=12, max_documents=4, max_wait_ms=2)
     with running(create_app(str(serve_model), settings)) as server:
         async def client(queue, results, http):
             while True:

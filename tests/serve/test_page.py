@@ -106,3 +106,12 @@ def test_the_page_shows_an_error_from_the_api(browser, page_server):
     browser.find_element(By.ID, "submit").click()
     WebDriverWait(browser, 30).until(ec.text_to_be_present_in_element((By.ID, "status"), "empty"))
     assert "error" in browser.find_element(By.ID, "status").get_attribute("class")
+
+
+def test_the_page_places_entities_after_characters_outside_the_bmp(browser, page_server, serve_model):
+    text = "\U0001F600 anna works at acme and lives in paris ."
+    expected = [span_entity(s) for s in spacy.load(serve_model)(text).ents]
+    assert expected
+    _, marks = _annotate(browser, page_server.url, text)
+    assert [m[0] for m in marks] == [e["text"] for e in expected]
+    assert browser.execute_script(SHOWN_TEXT) == text

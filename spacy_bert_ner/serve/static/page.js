@@ -11,7 +11,7 @@ const COLOURS = {
 const FALLBACK = ["#ddd", "#f0d0ff", "#c9e7ff", "#ffd6a5", "#caffbf", "#fdffb6"];
 
 function colour(label) {
-  if (COLOURS[label]) return COLOURS[label];
+  if (Object.prototype.hasOwnProperty.call(COLOURS, label)) return COLOURS[label];
   let h = 0;
   for (const c of label) h = (h * 31 + c.charCodeAt(0)) >>> 0;
   return FALLBACK[h % FALLBACK.length];
@@ -27,14 +27,17 @@ function element(tag, className, text) {
 function render(text, entities) {
   const result = document.getElementById("result");
   result.replaceChildren();
+  // the API's offsets count characters (code points), as Python does; JavaScript strings count UTF-16 units
+  const chars = Array.from(text);
+  const slice = (start, end) => chars.slice(start, end).join("");
   let at = 0;
   for (const ent of [...entities].sort((a, b) => a.start_char - b.start_char)) {
     if (ent.start_char < at) continue;
-    result.append(document.createTextNode(text.slice(at, ent.start_char)));
+    result.append(document.createTextNode(slice(at, ent.start_char)));
     const mark = element("mark", "entity");
     mark.dataset.label = ent.label;
     mark.style.background = colour(ent.label);
-    mark.append(element("span", "text", text.slice(ent.start_char, ent.end_char)));
+    mark.append(element("span", "text", slice(ent.start_char, ent.end_char)));
     mark.append(element("span", "label", ent.label));
     if (typeof ent.confidence === "number") {
       mark.dataset.confidence = ent.confidence.toFixed(2);
@@ -43,7 +46,7 @@ function render(text, entities) {
     result.append(mark);
     at = ent.end_char;
   }
-  result.append(document.createTextNode(text.slice(at)));
+  result.append(document.createTextNode(slice(at)));
 }
 
 function setStatus(message, isError) {
@@ -64,7 +67,7 @@ async function annotate(event) {
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ documents: [{ id: "page", text: text }] }),
     });
-    const body = await response.json();
+    const body = await response.json().catch(() => ({}));
     if (!response.ok) {
       document.getElementById("result").replaceChildren();
       setStatus(body.error ? body.error.message : "HTTP " + response.status, true);
