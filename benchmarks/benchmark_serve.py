@@ -7,6 +7,9 @@ request, the text of one sentence):
 * ``predict``: :func:`spacy_bert_ner.tools.predict.predict_file` over the texts
   as a ``.txt`` file (batch 64, length-sorted buffers), in its own process;
 * ``batched``: ``spacy-bert-ner serve MODEL`` with its default settings;
+* ``model alone``: the service's model step (:class:`spacy_bert_ner.serve.app.Model`)
+  in one process, over the texts shuffled and cut into micro-batches of as many
+  documents as the most clients: what the service could reach without HTTP;
 * ``naive``: a FastAPI app with one ``nlp(text)`` per request in a plain
   ``def`` endpoint (FastAPI runs it in its thread pool), the usual hand-written
   wrapper.
@@ -71,6 +74,23 @@ nlp = runtime.load(sys.argv[1])
 predict_file(nlp, sys.argv[2], sys.argv[3] + ".warm.jsonl", batch_size=64)  # warm-up
 stats = predict_file(nlp, sys.argv[2], sys.argv[3], batch_size=64)
 print(json.dumps({"words": stats.words, "documents": stats.records, "seconds": stats.seconds}))
+'''
+
+# The service's model step alone, in this process and thread: the texts in shuffled
+# micro-batches of C documents, as C one-document clients give them, in length groups.
+MICRO = '''
+import json, random, sys, time, torch
+from spacy_bert_ner.serve.app import Model
+torch.set_num_threads(int(sys.argv[3]))
+model = Model(sys.argv[1])
+model.load()
+texts = open(sys.argv[2], encoding="utf8").read().splitlines()
+random.Random(0).shuffle(texts)
+size = int(sys.argv[4])
+start = time.perf_counter()
+words = sum(n for i in range(0, len(texts), size) for _, n in model(texts[i:i + size]))
+seconds = time.perf_counter() - start
+print(json.dumps({"words": words, "documents": len(texts), "seconds": seconds}))
 '''
 
 
@@ -208,6 +228,11 @@ def main(argv: Sequence[str] = None) -> Dict:
             p = json.loads(out.stdout.strip().splitlines()[-1])
             runs.setdefault("predict", []).append({**p, "words_per_second": p["words"] / p["seconds"], "documents_per_second": p["documents"] / p["seconds"]})
             print(f"repeat {repeat}: predict {p['words'] / p['seconds']:.0f} words/s", flush=True)
+            out = subprocess.run([sys.executable, "-c", MICRO, args.model, str(workdir / "texts.txt"), str(args.threads), str(max(clients))],
+                                 capture_output=True, text=True, env=env, check=True)
+            p = json.loads(out.stdout.strip().splitlines()[-1])
+            runs.setdefault("micro", []).append({**p, "words_per_second": p["words"] / p["seconds"]})
+            print(f"repeat {repeat}: model alone on micro-batches of {max(clients)}: {p['words'] / p['seconds']:.0f} words/s", flush=True)
             for c in clients:
                 for name, server in servers.items():
                     n = requests[c]
@@ -243,6 +268,10 @@ def main(argv: Sequence[str] = None) -> Dict:
         "repeats": args.repeats,
         "predict": {"words_per_second": predict["words_per_second"], "documents_per_second": predict["documents_per_second"],
                     "all_words_per_second": [r["words_per_second"] for r in runs["predict"]]},
+        "model_alone_on_micro_batches": {
+            "documents_per_batch": max(clients), "words_per_second": median_run(runs["micro"])["words_per_second"],
+            "all_words_per_second": [r["words_per_second"] for r in runs["micro"]],
+        },
         "server_peak_rss_mb": peak,
         "levels": {},
     }

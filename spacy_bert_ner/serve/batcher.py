@@ -7,7 +7,9 @@ documents of a request and returns a future that the worker thread resolves.
 The worker takes the first waiting document, waits up to ``max_wait_ms`` for
 more (or until ``max_batch_documents``/``max_batch_words`` are waiting), then
 runs everything it took as one batch. While a batch runs, new requests queue
-up, so under load batches fill by themselves and the wait is rarely reached.
+up, so under load batches fill by themselves. The wait is skipped when the
+last batch held a single document: with one client at a time nobody would
+join, and waiting would only add to its latency.
 """
 import asyncio
 import threading
@@ -128,6 +130,7 @@ class MicroBatcher:
         #: why the worker stopped, when it stopped by an error
         self.error: Optional[str] = None
         self._current: List[_Item] = []
+        self._last_batch = 0
 
     # --- the event loop's side --------------------------------------------------------
 
@@ -214,7 +217,7 @@ class MicroBatcher:
                 if self._closing:
                     return None
                 self._cond.wait()
-            deadline = self._queue[0].queued + self.max_wait
+            deadline = self._queue[0].queued + (self.max_wait if self._last_batch > 1 else 0.0)
             while not self._closing and len(self._queue) < self.max_batch_documents and self._queued_words < self.max_batch_words:
                 left = deadline - time.monotonic()
                 if left <= 0 or not self._queue:
@@ -231,6 +234,7 @@ class MicroBatcher:
                 if not item.request.finished:
                     batch.append(item)
                     words += item.words
+            self._last_batch = len(batch)
             return batch
 
     def _run(self, init: Optional[Callable[[], None]] = None) -> None:

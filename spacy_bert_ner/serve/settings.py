@@ -31,6 +31,7 @@ class ServeSettings:
     #: document still makes a batch of its own
     max_batch_words: int = 4096
     #: how long the first document of a batch waits for others to join it
+    #: (not at all after a batch of one document: nobody else was sending)
     max_wait_ms: float = 5.0
     #: seconds from a request's arrival to its answer before it gets 504
     request_timeout_s: float = 30.0
