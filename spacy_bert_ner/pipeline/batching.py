@@ -54,8 +54,9 @@ def length_groups(docs: List[Doc], max_padding: float = 0.3, min_size: int = 4) 
     (so an outlier does not join the shortest Docs). For a small batch of Docs
     of any lengths (a service's micro-batch) this keeps the padding of
     :func:`pipe_by_length`'s large sorted buffers without giving up batching:
-    on WikiANN sentences, 32-Doc batches ran at 2,300 words/s as one batch and
-    3,000 words/s as groups (``docs/serving.md``).
+    on shuffled WikiANN sentences, 32-Doc batches ran at 2,551 words/s as one
+    batch and 3,418 words/s in groups (``benchmarks/length_groups.py``,
+    ``docs/serving.md``).
     """
     groups: List[List[int]] = []
     group: List[int] = []

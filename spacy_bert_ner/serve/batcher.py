@@ -149,8 +149,8 @@ class MicroBatcher:
         The model is loaded, warmed up and run on this one thread: with
         OpenMP (PyTorch's CPU threads), every thread that runs parallel work
         keeps a team of its own, and once the teams outnumber the cores their
-        threads sleep between operations, which on 2 cores made the encoder
-        about 2x slower.
+        threads sleep between operations: on 2 cores the encoder ran 2.4x
+        slower on a second thread (``benchmarks/thread_teams.py``).
         """
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, args=(init,), name="spacy-bert-ner-model", daemon=True)

@@ -59,6 +59,8 @@ def test_wheel_installs_and_loads_offline_in_a_fresh_venv(trained_ner, tmp_path)
         meta_name = next(n for n in zf.namelist() if n.endswith("en_toy_ner-0.0.1/meta.json"))
         meta = json.loads(zf.read(meta_name))
     assert meta["performance"]["ents_f"] == 0.85
+    with zipfile.ZipFile(own_wheel) as zf:  # the service's page travels with the package
+        assert {"spacy_bert_ner/serve/static/index.html", "spacy_bert_ner/serve/static/page.js"} <= set(zf.namelist())
 
     # A fresh virtualenv. The heavy dependencies (torch, spacy, ...) come from
     # this environment through a .pth file instead of being downloaded again;

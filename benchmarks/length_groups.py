@@ -1,0 +1,88 @@
+"""The model step on small batches of mixed lengths: one transformer batch per
+micro-batch, the micro-batch in length groups (``length_groups``, what the
+service runs), and ``predict``'s large sorted buffers as the reference.
+
+WikiANN-en test sentences are shuffled (seed 0) and cut into micro-batches of
+``--batch`` documents, as that many one-document clients of the service give
+them; each variant runs over all of them in this process, repeats
+interleaved, median reported.
+
+    python benchmarks/length_groups.py MODEL --data ../shared/data --output metrics/length-groups.json
+"""
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+sys.path.insert(0, str(Path(__file__).parent))
+from benchmark_cpu import _load_sentences  # noqa: E402
+from benchmark_runtimes import cpu_flags  # noqa: E402
+
+
+def main(argv: Sequence[str] = None) -> Dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model")
+    parser.add_argument("--data", type=Path, default=Path(os.environ.get("SPACY_BERT_NER_DATA", "../shared/data")))
+    parser.add_argument("--sentences", type=int, default=2048)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--output", type=Path)
+    args = parser.parse_args(argv)
+    import torch
+
+    from spacy_bert_ner import runtime
+    from spacy_bert_ner.pipeline.batching import length_groups, pipe_by_length
+
+    torch.set_num_threads(args.threads)
+    nlp = runtime.load(args.model)
+    texts = [" ".join(words) for words, _ in _load_sentences(str(args.data / "wikiann-en" / "test.tsv"), args.sentences)]
+    random.Random(0).shuffle(texts)
+    batches = [texts[i:i + args.batch] for i in range(0, len(texts), args.batch)]
+    words = sum(len(nlp.make_doc(t)) for t in texts)
+
+    def one_batch() -> None:
+        for batch in batches:
+            list(nlp.pipe([nlp.make_doc(t) for t in batch], batch_size=len(batch)))
+
+    def groups() -> None:
+        for batch in batches:
+            docs = [nlp.make_doc(t) for t in batch]
+            for group in length_groups(docs):
+                list(nlp.pipe([docs[i] for i in group], batch_size=len(group)))
+
+    def sorted_buffers() -> None:
+        list(pipe_by_length(nlp, texts, batch_size=64, buffer=2048))
+
+    variants = {f"one batch of {args.batch}": one_batch, "length groups": groups, "sorted buffers of 2048, batches of 64": sorted_buffers}
+    list(nlp.pipe(texts[:64]))  # warm-up
+    runs: Dict[str, List[float]] = {name: [] for name in variants}
+    for _ in range(args.repeats):
+        for name, run in variants.items():
+            start = time.perf_counter()
+            run()
+            runs[name].append(words / (time.perf_counter() - start))
+    result = {
+        "benchmark": "length_groups",
+        "command": "python benchmarks/length_groups.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": {"cpu": cpu_flags(), "platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__},
+        "model": args.model, "documents": len(texts), "words": words, "batch": args.batch, "threads": args.threads,
+        "words_per_second": {name: statistics.median(values) for name, values in runs.items()},
+        "all_words_per_second": runs,
+    }
+    print(json.dumps(result, indent=2))
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()
