@@ -48,6 +48,7 @@ from typing import IO, Any, Dict, Iterable, Iterator, List, Optional, Tuple, Uni
 import srsly
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
+from spacy.util import minibatch
 from spacy.vocab import Vocab
 
 from spacy_bert_ner.pipeline.batching import pipe_by_length
@@ -210,6 +211,101 @@ def annotate(
     return pipe_by_length(nlp, items, batch_size=batch_size, buffer=buffer, as_tuples=True)
 
 
+def default_processes(gpu_id: int = -1) -> int:
+    """Processes ``predict`` uses by default: 2 on a CPU with at least 2 cores
+    (each with half of the cores as torch threads), else 1. On 2 cores, 2
+    processes of 1 thread ran 1.15x faster than 1 process of 2 threads
+    (``benchmarks/benchmark_runtimes.py``, ``docs/runtimes.md``)."""
+    return 2 if gpu_id < 0 and (os.cpu_count() or 1) >= 2 else 1
+
+
+def load_tokenizer(model: str) -> Language:
+    """The pipeline ``model`` without its components: the vocab and tokenizer
+    that make its Docs, for a process that hands the annotation to others."""
+    import spacy
+    from spacy.util import get_package_path, is_package, load_config
+
+    path = get_package_path(model) if is_package(model) else Path(model)
+    if not (path / "config.cfg").exists():  # an installed package keeps its data one folder down
+        path = next((p for p in path.iterdir() if (p / "config.cfg").exists()), path)
+    names = list(load_config(path / "config.cfg")["nlp"]["pipeline"])
+    return spacy.load(model, exclude=names)
+
+
+_WORKER: Dict[str, Any] = {}
+
+
+def _worker_start(model: str, runtime: Optional[str], threads: int) -> None:
+    import threading
+
+    import torch
+
+    from spacy_bert_ner.runtime import load
+
+    parent = os.getppid()
+
+    def exit_with_parent() -> None:  # a parent killed outright cannot stop its pool
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=exit_with_parent, daemon=True).start()
+    torch.set_num_threads(threads)
+    _WORKER["nlp"] = load(model, runtime)
+
+
+def _worker_annotate(data: bytes, batch_size: int) -> bytes:
+    nlp = _WORKER["nlp"]
+    docs = list(DocBin().from_bytes(data).get_docs(nlp.vocab))
+    done = []
+    for doc in pipe_by_length(nlp, docs, batch_size=batch_size, buffer=len(docs)):
+        drop_trf_data(doc)
+        done.append(doc)
+    return DocBin(store_user_data=True, docs=done).to_bytes()
+
+
+def annotate_processes(
+    model: str,
+    vocab: Vocab,
+    items: Iterable[Tuple[Doc, Any]],
+    processes: int,
+    runtime: Optional[str] = None,
+    threads: int = 1,
+    batch_size: int = 64,
+    buffer: int = 2048,
+) -> Iterator[Tuple[Doc, Any]]:
+    """:func:`annotate` on ``processes`` worker processes, each loading
+    ``model`` (with ``runtime`` and ``threads`` torch threads).
+
+    Each buffer of ``buffer`` records goes to one worker as a DocBin of its
+    tokens and comes back annotated, into ``vocab``; buffers are yielded in
+    input order, with at most one per worker in flight besides the one being
+    written. The workers are started with ``spawn`` (no fork of a process
+    that holds PyTorch threads).
+    """
+    import multiprocessing
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(processes, mp_context=context, initializer=_worker_start, initargs=(model, runtime, threads)) as pool:
+        pending: deque = deque()
+
+        def collect():
+            future, contexts = pending.popleft()
+            docs = DocBin(store_user_data=True).from_bytes(future.result()).get_docs(vocab)
+            return zip(docs, contexts)
+
+        for chunk in minibatch(items, size=buffer):
+            data = DocBin(docs=[doc for doc, _ in chunk]).to_bytes()
+            pending.append((pool.submit(_worker_annotate, data, batch_size), [context for _, context in chunk]))
+            if len(pending) > processes:
+                yield from collect()
+        while pending:
+            yield from collect()
+
+
 def _progress_bar(enabled: Optional[bool]):
     from tqdm import tqdm
 
@@ -227,8 +323,17 @@ def predict_file(
     progress: Optional[bool] = None,
     buffer: int = 2048,
     resume: bool = True,
+    processes: int = 1,
+    model: Optional[str] = None,
+    runtime: Optional[str] = None,
+    threads: Optional[int] = None,
 ) -> PredictStats:
     """Annotate ``input_path`` with ``nlp`` and write the entities to ``output_path``.
+
+    With ``processes`` > 1, ``nlp`` only makes the Docs (it may be
+    :func:`load_tokenizer`'s) and ``processes`` workers load ``model`` (with
+    ``runtime``) and annotate a buffer at a time each, with ``threads`` torch
+    threads (default: the cores shared out); the output is the same.
 
     Raises :class:`InputError` (naming ``file:line``) on the first bad record
     unless ``skip_errors``; the records before it are then in
@@ -253,7 +358,13 @@ def predict_file(
     start = time.perf_counter()
     bar = _progress_bar(progress)
     try:
-        results = annotate(nlp, reader, batch_size=batch_size, buffer=buffer)
+        if processes > 1:
+            if model is None:
+                raise ValueError("predicting with several processes needs the model's path or package name")
+            threads = threads or max(1, (os.cpu_count() or 1) // processes)
+            results = annotate_processes(model, nlp.vocab, reader, processes, runtime, threads, batch_size, buffer)
+        else:
+            results = annotate(nlp, reader, batch_size=batch_size, buffer=buffer)
         if output_path.suffix == ".jsonl":
             with partial.open("a" if stats.resumed else "w", encoding="utf8", newline="\n") as out:
                 _write_jsonl(results, out, stats, bar)

@@ -225,3 +225,31 @@ def test_a_partial_output_of_another_input_is_started_afresh(trained_ner, tmp_pa
     stats = predict_file(spacy.load(trained_ner), src, out)
     assert stats.resumed == 0 and stats.records == 2
     assert [json.loads(line)["text"] for line in out.read_text().splitlines()] == ["anna works at acme .", "boris went to paris ."]
+
+
+def test_several_processes_give_the_single_process_output(two_runs, tmp_path):
+    from spacy_bert_ner.tools.predict import load_tokenizer
+
+    model = two_runs[0]
+    from ..util import toy_sentences
+
+    src = tmp_path / "in.txt"
+    src.write_text("\n".join(" ".join(words) for words, _ in toy_sentences(150, seed=3)) + "\n", encoding="utf8")
+    one = predict_file(spacy.load(model), src, tmp_path / "one.jsonl", batch_size=8, buffer=32)
+    tokenizer = load_tokenizer(str(model))
+    assert tokenizer.pipe_names == []
+    two = predict_file(tokenizer, src, tmp_path / "two.jsonl", batch_size=8, buffer=32, processes=2, model=str(model))
+    assert (one.records, one.words, one.entities) == (two.records, two.words, two.entities) == (150, one.words, one.entities)
+    a = [json.loads(line) for line in (tmp_path / "one.jsonl").read_text().splitlines()]
+    b = [json.loads(line) for line in (tmp_path / "two.jsonl").read_text().splitlines()]
+    assert [r["text"] for r in a] == [r["text"] for r in b]
+    strip = lambda r: [(e["start_char"], e["end_char"], e["label"]) for e in r["entities"]]  # noqa: E731
+    assert [strip(r) for r in a] == [strip(r) for r in b]
+    assert any(strip(r) for r in a)
+    confidences = [(x["confidence"], y["confidence"]) for r, s in zip(a, b) for x, y in zip(r["entities"], s["entities"])]
+    assert all(abs(x - y) < 1e-4 for x, y in confidences)
+    # a .spacy output from the workers keeps the entities and their confidences
+    predict_file(tokenizer, src, tmp_path / "two.spacy", batch_size=8, buffer=32, processes=2, model=str(model))
+    docs = list(DocBin().from_disk(tmp_path / "two.spacy").get_docs(tokenizer.vocab))
+    assert [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in docs] == [strip(r) for r in a]
+    assert all(e._.confidence is not None for d in docs for e in d.ents)
