@@ -20,7 +20,7 @@ def predict_cli(
     runtime: Optional[str] = typer.Option(None, "--runtime", "-r", help=RUNTIME_HELP),
     buffer: int = typer.Option(2048, "--buffer", help="Records read at a time and sorted by length into batches"),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue the OUTPUT.partial of an interrupted run of the same command"),
-    processes: Optional[int] = typer.Option(None, "--processes", "-n", min=1, help="Worker processes, each with its own model (default: 2 on a CPU with 2+ cores, else 1)"),
+    processes: int = typer.Option(1, "--processes", "-n", min=1, help="Worker processes, each with its own model and a share of the cores as threads (1: this process annotates)"),
 ) -> None:
     """Find entities in raw text and write them as JSON Lines or a .spacy file.
 
@@ -29,13 +29,12 @@ def predict_cli(
     the same command again continues from there. Empty lines of a .txt input
     are kept as records with no entities, so lines match.
     """
-    from spacy_bert_ner.tools.predict import check_paths, default_processes, load_tokenizer, predict_file
+    from spacy_bert_ner.tools.predict import check_paths, load_tokenizer, predict_file
 
     try:
         check_paths(input_path, output_path)
     except InputError as e:
         fail(e)
-    processes = processes or default_processes(gpu_id)
     if processes > 1:
         if gpu_id >= 0:
             fail(ValueError("--processes > 1 runs on the CPU; use 1 process with --gpu-id"))

@@ -211,14 +211,6 @@ def annotate(
     return pipe_by_length(nlp, items, batch_size=batch_size, buffer=buffer, as_tuples=True)
 
 
-def default_processes(gpu_id: int = -1) -> int:
-    """Processes ``predict`` uses by default: 2 on a CPU with at least 2 cores
-    (each with half of the cores as torch threads), else 1. On 2 cores, 2
-    processes of 1 thread ran 1.15x faster than 1 process of 2 threads
-    (``benchmarks/benchmark_runtimes.py``, ``docs/runtimes.md``)."""
-    return 2 if gpu_id < 0 and (os.cpu_count() or 1) >= 2 else 1
-
-
 def load_tokenizer(model: str) -> Language:
     """The pipeline ``model`` without its components: the vocab and tokenizer
     that make its Docs, for a process that hands the annotation to others."""
