@@ -347,10 +347,10 @@ class _Front:
     counts and times every HTTP request by endpoint, and adds the security
     headers to every answer.
 
-    ``/v1/ner`` is handled here rather than by a FastAPI route because, with
-    one short document per request, FastAPI's routing, dependency and
-    exception layers took about half of the event loop's time
-    (``benchmarks/benchmark_serve.py``, ``docs/serving.md``). Everything else
+    ``/v1/ner`` is handled here rather than by a FastAPI route: FastAPI's
+    routing, dependency and exception layers add event-loop time to every
+    request, which counts when requests carry one short document each and
+    the event loop shares the cores with the model. Everything else
     goes to FastAPI.
     """
 
