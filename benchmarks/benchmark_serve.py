@@ -28,10 +28,8 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,7 +39,7 @@ from typing import Dict, List, Sequence
 
 sys.path.insert(0, str(Path(__file__).parent))
 from benchmark_cpu import _load_sentences  # noqa: E402
-from benchmark_runtimes import cpu_flags  # noqa: E402
+from record import header, write  # noqa: E402
 
 NAIVE_APP = '''
 import os, sys, torch, spacy
@@ -257,10 +255,7 @@ def main(argv: Sequence[str] = None) -> Dict:
 
     predict = median_run(runs["predict"])
     result = {
-        "benchmark": "benchmark_serve",
-        "command": "python benchmarks/benchmark_serve.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "date": time.strftime("%Y-%m-%d"),
-        "machine": {"cpu": cpu_flags(), "platform": platform.platform(), "python": platform.python_version()},
+        **header("benchmark_serve", argv),
         "versions": _versions(),
         "model": args.model,
         "texts": {"source": "WikiANN-en test", "documents": len(texts), "words": sum(words)},
@@ -300,9 +295,7 @@ def main(argv: Sequence[str] = None) -> Dict:
         f"batched at {max(clients)} clients >= 3 x naive": top["batched_vs_naive"] >= 3.0,
     }
     print(json.dumps({k: v for k, v in result.items() if k != "versions"}, indent=2))
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(result, indent=2) + "\n")
+    write(result, args.output)
     return result
 
 

@@ -12,7 +12,6 @@ interleaved, median reported.
 import argparse
 import json
 import os
-import platform
 import random
 import statistics
 import sys
@@ -22,7 +21,7 @@ from typing import Dict, List, Sequence
 
 sys.path.insert(0, str(Path(__file__).parent))
 from benchmark_cpu import _load_sentences  # noqa: E402
-from benchmark_runtimes import cpu_flags  # noqa: E402
+from record import header, write  # noqa: E402
 
 
 def main(argv: Sequence[str] = None) -> Dict:
@@ -69,18 +68,13 @@ def main(argv: Sequence[str] = None) -> Dict:
             run()
             runs[name].append(words / (time.perf_counter() - start))
     result = {
-        "benchmark": "length_groups",
-        "command": "python benchmarks/length_groups.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "date": time.strftime("%Y-%m-%d"),
-        "machine": {"cpu": cpu_flags(), "platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__},
+        **header("length_groups", argv),
         "model": args.model, "documents": len(texts), "words": words, "batch": args.batch, "threads": args.threads,
         "words_per_second": {name: statistics.median(values) for name, values in runs.items()},
         "all_words_per_second": runs,
     }
     print(json.dumps(result, indent=2))
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(result, indent=2) + "\n")
+    write(result, args.output)
     return result
 
 

@@ -7,7 +7,6 @@ of fewer threads each, on the same input: wall time from the command's start
 import argparse
 import json
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -19,7 +18,7 @@ from typing import Dict, List, Sequence
 
 sys.path.insert(0, str(Path(__file__).parent))
 from benchmark_cpu import _load_sentences  # noqa: E402
-from benchmark_runtimes import cpu_flags  # noqa: E402
+from record import header, write  # noqa: E402
 
 
 def main(argv: Sequence[str] = None) -> Dict:
@@ -48,15 +47,12 @@ def main(argv: Sequence[str] = None) -> Dict:
             result = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
             wall = time.perf_counter() - start
             reported = float(re.search(r"\(([\d.]+) words/s\)", " ".join(result.stdout.split())).group(1))
-            words = sum(json.loads(line)["entities"] is not None for line in out.open())  # records written
+            records = sum(1 for _ in out.open())  # records written
             name = f"{p} x {max(1, cores // p)} threads"
-            runs.setdefault(name, []).append({"wall_seconds": wall, "reported_words_per_second": reported, "records": words})
+            runs.setdefault(name, []).append({"wall_seconds": wall, "reported_words_per_second": reported, "records": records})
             print(f"repeat {repeat}: {name}: {wall:.1f} s wall, {reported:.0f} words/s reported", flush=True)
     result = {
-        "benchmark": "predict_processes",
-        "command": "python benchmarks/predict_processes.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "date": time.strftime("%Y-%m-%d"),
-        "machine": {"cpu": cpu_flags(), "platform": platform.platform(), "python": platform.python_version()},
+        **header("predict_processes", argv),
         "model": args.model, "runtime": args.runtime, "sentences": len(texts),
         "median": {name: {"wall_seconds": statistics.median(r["wall_seconds"] for r in rs),
                           "reported_words_per_second": statistics.median(r["reported_words_per_second"] for r in rs)}
@@ -64,9 +60,7 @@ def main(argv: Sequence[str] = None) -> Dict:
         "runs": runs,
     }
     print(json.dumps(result["median"], indent=2))
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(result, indent=2) + "\n")
+    write(result, args.output)
     return result
 
 

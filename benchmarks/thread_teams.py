@@ -11,7 +11,6 @@ operations. This is why the service runs its model on one thread.
 """
 import argparse
 import json
-import platform
 import statistics
 import sys
 import threading
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Dict, List, Sequence
 
 sys.path.insert(0, str(Path(__file__).parent))
-from benchmark_runtimes import cpu_flags  # noqa: E402
+from record import header, write  # noqa: E402
 
 SENTENCE = "Angela Merkel met Emmanuel Macron in Paris ."
 
@@ -59,17 +58,12 @@ def main(argv: Sequence[str] = None) -> Dict:
     second.start()
     second.join()
     result = {
-        "benchmark": "thread_teams",
-        "command": "python benchmarks/thread_teams.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "date": time.strftime("%Y-%m-%d"),
-        "machine": {"cpu": cpu_flags(), "platform": platform.platform(), "torch": torch.__version__},
+        **header("thread_teams", argv),
         "threads": args.threads, "calls": args.calls,
         "median_ms": {label: statistics.median(t) for label, t in timings.items()},
     }
     print(json.dumps(result, indent=2))
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(result, indent=2) + "\n")
+    write(result, args.output)
     return result
 
 

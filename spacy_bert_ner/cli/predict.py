@@ -40,12 +40,9 @@ def predict_cli(
             fail(ValueError("--processes > 1 runs on the CPU; use 1 process with --gpu-id"))
         try:
             if runtime is not None:
-                from spacy_bert_ner.runtime import check_runtime
-                from spacy_bert_ner.runtime.engines import require
+                from spacy_bert_ner.runtime import require_runtime
 
-                check_runtime(runtime)
-                if runtime != "fp32":
-                    require(runtime)
+                require_runtime(runtime)
             nlp = load_tokenizer(model)
         except (OSError, ValueError, ImportError) as e:
             fail(e)

@@ -46,9 +46,9 @@ def serve_cli(
             shutdown_timeout_s=shutdown_timeout_s,
         )
         if runtime is not None:
-            from spacy_bert_ner.runtime import check_runtime
+            from spacy_bert_ner.runtime import require_runtime
 
-            check_runtime(runtime)
+            require_runtime(runtime)
     except (ImportError, ValueError) as error:
         fail(error)
     import uvicorn

@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional, Union
 
 from spacy_bert_ner.runtime.state import RUNTIMES, RuntimeState, check_runtime
 
-__all__ = ["RUNTIMES", "RuntimeState", "check_runtime", "set_runtime", "transformer_runtimes", "load"]
+__all__ = ["RUNTIMES", "RuntimeState", "check_runtime", "require_runtime", "set_runtime", "transformer_runtimes", "load"]
 
 
 def _runtime_states(nlp: Any) -> Dict[str, RuntimeState]:
@@ -33,21 +33,28 @@ def transformer_runtimes(nlp: Any) -> Dict[str, str]:
     return {name: state.runtime for name, state in _runtime_states(nlp).items()}
 
 
+def require_runtime(runtime: str) -> str:
+    """``runtime`` when it is known and what it needs is installed; otherwise
+    ``ValueError``, or ``ImportError`` naming the extra to install."""
+    check_runtime(runtime)
+    if runtime != "fp32":
+        from spacy_bert_ner.runtime.engines import require
+
+        require(runtime)
+    return runtime
+
+
 def set_runtime(nlp: Any, runtime: str) -> List[str]:
     """Run every transformer of ``nlp`` with ``runtime`` from now on; returns
     their names. The weights are untouched; an int8 module or ONNX Runtime InferenceSession is
     built at the next prediction."""
-    check_runtime(runtime)
+    require_runtime(runtime)
     states = _runtime_states(nlp)
     if not states:
         raise ValueError(
             f"runtime {runtime!r}: the pipeline {nlp.pipe_names} has no transformer built by "
             "spacy_bert_ner.TransformerModel.v1, so its runtime cannot be chosen"
         )
-    if runtime != "fp32":
-        from spacy_bert_ner.runtime.engines import require
-
-        require(runtime)
     for state in states.values():
         state.set(runtime)
     return list(states)

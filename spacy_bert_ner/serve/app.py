@@ -29,8 +29,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator, Dict, List, Optional, Tuple, Union
 
+from spacy_bert_ner.pipeline.batching import length_groups
 from spacy_bert_ner.serve.batcher import Closed, DocumentFailed, MicroBatcher, QueueFull
 from spacy_bert_ner.serve.settings import ServeSettings
+from spacy_bert_ner.tools.predict import span_entity
 
 STATIC = Path(__file__).parent / "static"
 INSTALL = 'pip install "spacy-bert-ner[serve]"'
@@ -111,9 +113,6 @@ class Model:
         shortest first, in groups of similar length
         (:func:`~spacy_bert_ner.pipeline.batching.length_groups`), so a batch
         of mixed lengths carries little padding."""
-        from spacy_bert_ner.pipeline.batching import length_groups
-        from spacy_bert_ner.tools.predict import span_entity
-
         nlp = self.nlp
         docs = [nlp.make_doc(text) for text in texts]
         results: List[Any] = [None] * len(docs)
@@ -303,11 +302,17 @@ class Service:
         then does not keep the process alive)."""
         self.batcher.close(self.settings.shutdown_timeout_s)
 
-    def check_ready(self) -> None:
+    def failure(self) -> Optional[str]:
+        """Why the service cannot answer any more, if it cannot: the model did
+        not load, or its worker stopped."""
         if self.model.error is not None:
-            raise ApiError(503, "model_failed", f"the model could not be loaded: {self.model.error}")
-        if self.batcher.error is not None:
-            raise ApiError(503, "model_failed", self.batcher.error)
+            return f"the model could not be loaded: {self.model.error}"
+        return self.batcher.error
+
+    def check_ready(self) -> None:
+        failure = self.failure()
+        if failure is not None:
+            raise ApiError(503, "model_failed", failure)
         if not self.model.ready.is_set():
             raise ApiError(503, "not_ready", "the model is loading", headers={"Retry-After": "1"})
 
@@ -327,8 +332,9 @@ class Service:
             raise ApiError(504, "timeout", f"not answered within {settings.request_timeout_s} s",
                            limit="request_timeout_s", value=settings.request_timeout_s) from None
         except Closed as closed:
-            if self.batcher.error is not None:
-                raise ApiError(503, "model_failed", self.batcher.error) from None
+            failure = self.failure()
+            if failure is not None:
+                raise ApiError(503, "model_failed", failure) from None
             raise ApiError(503, "shutting_down", str(closed)) from None
         except DocumentFailed as failed:
             raise ApiError(500, "model_error", f"documents[{failed.index}]: the model failed: {failed.error}", document=failed.index) from None
@@ -464,12 +470,11 @@ def create_app(model: Union[str, Path, Any], settings: Optional[ServeSettings] =
 
     @app.get("/ready")
     async def ready() -> Response:
-        if service.batcher.error is not None:
-            return JSONResponse({"status": "failed", "error": service.batcher.error}, status_code=503)
+        failure = service.failure()
+        if failure is not None:
+            return JSONResponse({"status": "failed", "error": failure}, status_code=503)
         if service.model.ready.is_set():
             return JSONResponse({"status": "ready"})
-        if service.model.error is not None:
-            return JSONResponse({"status": "failed", "error": service.model.error}, status_code=503)
         return JSONResponse({"status": "loading"}, status_code=503, headers={"Retry-After": "1"})
 
     @app.get("/info")
@@ -501,7 +506,7 @@ def settings_from_environment(environ: Optional[Dict[str, str]] = None) -> Serve
     for f in fields(ServeSettings):
         raw = environ.get(f"SPACY_BERT_NER_SERVE_{f.name.upper()}")
         if raw is not None:
-            kind = int if f.type in (int, "int") else float
+            kind = type(f.default)
             try:
                 values[f.name] = kind(raw)
             except ValueError:

@@ -125,10 +125,9 @@ class MicroBatcher:
         self._cond = threading.Condition()
         self._closing = False
         self._thread: Optional[threading.Thread] = None
-        #: documents in the batch the model is running now
-        self.running = 0
         #: why the worker stopped, when it stopped by an error
         self.error: Optional[str] = None
+        #: the batch the model is running now
         self._current: List[_Item] = []
         self._last_batch = 0
 
@@ -140,8 +139,9 @@ class MicroBatcher:
         return len(self._queue)
 
     @property
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive() and self.error is None
+    def running(self) -> int:
+        """Documents in the batch the model is running now."""
+        return len(self._current)
 
     def start(self, init: Optional[Callable[[], None]] = None) -> None:
         """Start the worker thread; it runs ``init`` (loading the model) first.
@@ -262,7 +262,6 @@ class MicroBatcher:
     def _run_batch(self, batch: List[_Item]) -> None:
         texts = [item.request.texts[item.index] for item in batch]
         self._current = batch
-        self.running = len(batch)
         start = time.perf_counter()
         try:
             results = self.process(texts)
@@ -292,8 +291,7 @@ class MicroBatcher:
                 self.on_batch(len(batch), seconds)
             except Exception:  # noqa: BLE001 (metrics must not stop the answers)
                 pass
-        self.running = 0
+        self._current = []
         for item, result in zip(batch, results):
             if not item.request.finished:
                 item.request.done(item.index, result)
-        self._current = []
