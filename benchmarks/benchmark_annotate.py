@@ -12,6 +12,7 @@ apart) to the last part file written. Memory is the machine's used memory
 above its level before the run (``MemTotal - MemAvailable``), sampled every
 0.5 s, so it counts Ray's workers and object store too.
 """
+
 import argparse
 import json
 import os
@@ -23,6 +24,10 @@ import time
 from pathlib import Path
 from typing import Dict
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from data import wikiann  # noqa: E402
+from record import header, write  # noqa: E402
+
 RUN = """
 import json, sys, time, torch
 from pathlib import Path
@@ -32,7 +37,7 @@ files = expand_inputs(corpus)
 ray_start = 0.0
 if engine == "local":
     import spacy
-    from spacy_bert_ner.tools.annotate import annotate_local
+    from spacy_bert_ner.inference.annotate import annotate_local
     torch.set_num_threads(int(cpus))
     start = time.perf_counter()
     stats = annotate_local(spacy.load(model), files, Path(out))
@@ -74,8 +79,13 @@ def run(engine: str, model: str, corpus: Path, out: Path, workers: int, cpus: fl
     sampler.start()
     env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS=str(int(max(1, cpus))))
     try:
-        result = subprocess.run([sys.executable, "-c", RUN, engine, model, str(corpus), str(out), str(workers), str(cpus)],
-                                capture_output=True, text=True, env=env, check=True)
+        result = subprocess.run(
+            [sys.executable, "-c", RUN, engine, model, str(corpus), str(out), str(workers), str(cpus)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
     finally:
         done.set()
         sampler.join()
@@ -85,12 +95,6 @@ def run(engine: str, model: str, corpus: Path, out: Path, workers: int, cpus: fl
 
 
 def main() -> Dict:
-    from spacy_bert_ner.tools.scoring import machine_description, today
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from benchmark_cpu import _load_sentences
-    from benchmark_runtimes import cpu_flags
-
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", required=True)
     p.add_argument("--data", default=os.environ.get("SPACY_BERT_NER_DATA", "../shared/data"))
@@ -101,7 +105,7 @@ def main() -> Dict:
     work = Path(tempfile.mkdtemp(prefix="bench-annotate-"))
     corpus = work / "corpus"
     corpus.mkdir()
-    sentences = _load_sentences(str(Path(args.data) / "wikiann-en" / "train.tsv"), args.sentences)
+    sentences = wikiann(args.data, "train", args.sentences)
     handles = [(corpus / f"part{k}.jsonl").open("w") for k in range(args.files)]
     for i, (words, _) in enumerate(sentences):
         handles[i % args.files].write(json.dumps({"id": i, "text": " ".join(words)}) + "\n")
@@ -110,16 +114,21 @@ def main() -> Dict:
     rows = {}
     for name, engine, workers, cpus in (("local-2-threads", "local", 1, 2), ("ray-1x2", "ray", 1, 2), ("ray-2x1", "ray", 2, 1)):
         rows[name] = r = run(engine, args.model, corpus, work / name, workers, cpus)
-        print(f"{name:16s} {r['seconds']:7.1f} s  {r['words_per_s']:7.0f} words/s  {r['documents']} docs  "
-              f"+{r['peak_used_mb_above_base']:.0f} MB  (ray start {r['ray_start_seconds']:.1f} s)", flush=True)
+        print(
+            f"{name:16s} {r['seconds']:7.1f} s  {r['words_per_s']:7.0f} words/s  {r['documents']} docs  "
+            f"+{r['peak_used_mb_above_base']:.0f} MB  (ray start {r['ray_start_seconds']:.1f} s)",
+            flush=True,
+        )
     local = rows["local-2-threads"]["seconds"]
-    result = {"rows": rows, "ray_overhead_vs_local": {k: rows[k]["seconds"] / local - 1 for k in ("ray-1x2", "ray-2x1")},
-              "sentences": len(sentences), "files": args.files, "model": args.model, "cpu": cpu_flags(),
-              "machine": machine_description(), "date": today(), "command": "python benchmarks/benchmark_annotate.py " + " ".join(sys.argv[1:])}
+    result = {
+        "rows": rows,
+        "ray_overhead_vs_local": {k: rows[k]["seconds"] / local - 1 for k in ("ray-1x2", "ray-2x1")},
+        "sentences": len(sentences),
+        "files": args.files,
+        "model": args.model,
+    }
     print(json.dumps(result["ray_overhead_vs_local"]))
-    Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.output}")
-    return result
+    return write({**header("benchmark_annotate", None), **result}, args.output)
 
 
 if __name__ == "__main__":

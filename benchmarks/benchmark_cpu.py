@@ -17,37 +17,21 @@ own. Reported:
 The HF token-classification head is freshly initialised (speed does not depend
 on its weights); both sides run with the same number of torch threads.
 """
+
 import argparse
-import json
-import multiprocessing as mp
 import os
-import platform
-import resource
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Dict, Sequence
 
-WIKIANN_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def _load_sentences(path: str, limit: int) -> List[Tuple[List[str], List[str]]]:
-    from spacy_bert_ner.formats.read import read_sentences
-
-    out = []
-    for sent in read_sentences(path):
-        out.append((sent.words, sent.tags))
-        if limit and len(out) >= limit:
-            break
-    return out
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from data import WIKIANN_LABELS, train_sentences, wikiann  # noqa: E402
+from record import header, in_child, peak_rss_mb, write  # noqa: E402
 
 # --- inference --------------------------------------------------------------------------
+
 
 def infer_ours(model: str, sentences, batch_size: int, threads: int, by_length: bool) -> Dict:
     import spacy
@@ -71,7 +55,13 @@ def infer_ours(model: str, sentences, batch_size: int, threads: int, by_length: 
     for doc in pipe(words):
         n_ents += len([(e.start, e.end, e.label_) for e in doc.ents])
     seconds = time.perf_counter() - start
-    return {"words_per_s": n_words / seconds, "seconds": seconds, "words": n_words, "entities": n_ents, "peak_rss_mb": _peak_rss_mb()}
+    return {
+        "words_per_s": n_words / seconds,
+        "seconds": seconds,
+        "words": n_words,
+        "entities": n_ents,
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 def infer_hf(backbone: str, sentences, batch_size: int, threads: int, by_length: bool) -> Dict:
@@ -92,7 +82,9 @@ def infer_hf(backbone: str, sentences, batch_size: int, threads: int, by_length:
         with torch.inference_mode():
             for i in range(0, len(batch_words), batch_size):
                 batch = batch_words[i : i + batch_size]
-                enc = tokenizer(batch, is_split_into_words=True, truncation=True, max_length=512, padding=True, return_tensors="pt")
+                enc = tokenizer(
+                    batch, is_split_into_words=True, truncation=True, max_length=512, padding=True, return_tensors="pt"
+                )
                 pred = model(**enc).logits.argmax(-1).tolist()
                 for j, ws in enumerate(batch):
                     tags = ["O"] * len(ws)
@@ -109,10 +101,17 @@ def infer_hf(backbone: str, sentences, batch_size: int, threads: int, by_length:
     start = time.perf_counter()
     n_ents = run(words)
     seconds = time.perf_counter() - start
-    return {"words_per_s": n_words / seconds, "seconds": seconds, "words": n_words, "entities": n_ents, "peak_rss_mb": _peak_rss_mb()}
+    return {
+        "words_per_s": n_words / seconds,
+        "seconds": seconds,
+        "words": n_words,
+        "entities": n_ents,
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 # --- training ---------------------------------------------------------------------------
+
 
 def _batches(sentences, batch_size: int, n_batches: int):
     batches = [sentences[i : i + batch_size] for i in range(0, len(sentences), batch_size)]
@@ -152,7 +151,13 @@ def train_ours(config: str, backbone: str, sentences, batch_size: int, updates: 
         nlp.update(batch, sgd=optimizer, drop=0.1)
         n_words += sum(len(e.reference) for e in batch)
     seconds = time.perf_counter() - start
-    return {"words_per_s": n_words / seconds, "seconds": seconds, "words": n_words, "updates": updates, "peak_rss_mb": _peak_rss_mb()}
+    return {
+        "words_per_s": n_words / seconds,
+        "seconds": seconds,
+        "words": n_words,
+        "updates": updates,
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 def train_hf(backbone: str, sentences, batch_size: int, updates: int, threads: int) -> Dict:
@@ -165,7 +170,7 @@ def train_hf(backbone: str, sentences, batch_size: int, updates: int, threads: i
     model = AutoModelForTokenClassification.from_pretrained(backbone, num_labels=len(WIKIANN_LABELS))
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-4, weight_decay=0.01)
-    label_id = {l: i for i, l in enumerate(WIKIANN_LABELS)}
+    label_id = {label: i for i, label in enumerate(WIKIANN_LABELS)}
 
     def step(batch):
         words = [w for w, _ in batch]
@@ -190,10 +195,17 @@ def train_hf(backbone: str, sentences, batch_size: int, updates: int, threads: i
     start = time.perf_counter()
     n_words = sum(step(batch) for batch in batches[2:])
     seconds = time.perf_counter() - start
-    return {"words_per_s": n_words / seconds, "seconds": seconds, "words": n_words, "updates": updates, "peak_rss_mb": _peak_rss_mb()}
+    return {
+        "words_per_s": n_words / seconds,
+        "seconds": seconds,
+        "words": n_words,
+        "updates": updates,
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 # --- conversion -------------------------------------------------------------------------
+
 
 def convert_file(path: str, split: bool) -> Dict:
     from spacy_bert_ner.formats.convert import convert
@@ -202,50 +214,20 @@ def convert_file(path: str, split: bool) -> Dict:
         start = time.perf_counter()
         report = convert(path, Path(tmp) / ("out" if split else "out.spacy"), split=(0.8, 0.1, 0.1) if split else None)
         seconds = time.perf_counter() - start
-    return {"seconds": seconds, "sentences": report.sentences, "tokens": report.tokens, "tokens_per_s": report.tokens / seconds, "peak_rss_mb": _peak_rss_mb()}
+    return {
+        "seconds": seconds,
+        "sentences": report.sentences,
+        "tokens": report.tokens,
+        "tokens_per_s": report.tokens / seconds,
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 # --- driver -----------------------------------------------------------------------------
 
-def _child(queue, func, args):
-    try:
-        queue.put(("ok", func(*args)))
-    except BaseException:  # report, don't hang the parent
-        import traceback
-
-        queue.put(("error", traceback.format_exc()))
-
-
-def in_child(func: Callable, *args) -> Dict:
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(queue, func, args))
-    proc.start()
-    status, value = queue.get()
-    proc.join()
-    if status != "ok":
-        raise RuntimeError(f"{func.__name__} failed in its child process:\n{value}")
-    return value
-
-
-def train_sentences(data: Path, max_words: int, batch_size: int, updates: int):
-    """WikiANN train sentences of at most ``max_words`` words, enough for ``updates`` batches plus 2 warm-up ones."""
-    train = [s for s in _load_sentences(str(data / "wikiann-en" / "train.tsv"), 0) if len(s[0]) <= max_words]
-    return train[: batch_size * (updates + 2)]
-
-
-def write_result(result: Dict, output: str) -> Dict:
-    """Write the benchmark's JSON to ``output`` and return it."""
-    out = Path(output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf8")
-    print(f"wrote {out}")
-    return result
-
 
 def main(argv: Sequence[str] = None) -> Dict:
     from spacy_bert_ner.pipeline.transformer import EMBEDDED_MINILM, resolve_transformer_name
-    from spacy_bert_ner.tools.scoring import machine_description, today
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", required=True, help="Our trained pipeline (directory or package)")
@@ -257,9 +239,13 @@ def main(argv: Sequence[str] = None) -> Dict:
     p.add_argument("--batch-size", type=int, default=64, help="The batch size of the headline numbers")
     p.add_argument("--train-updates", type=int, default=30)
     p.add_argument("--train-batch", type=int, default=32, help="Sentences per training update")
-    p.add_argument("--train-max-words", type=int, default=60,
-                   help="Train on sentences of at most this many words (both sides): a plain HF loop pads a batch to its "
-                        "longest sentence and runs out of memory on WikiANN's 400-word lists")
+    p.add_argument(
+        "--train-max-words",
+        type=int,
+        default=60,
+        help="Train on sentences of at most this many words (both sides): a plain HF loop pads a batch to its "
+        "longest sentence and runs out of memory on WikiANN's 400-word lists",
+    )
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.add_argument("--skip-conversion", action="store_true")
     p.add_argument("--output", default="metrics/benchmark-cpu.json")
@@ -267,7 +253,7 @@ def main(argv: Sequence[str] = None) -> Dict:
 
     backbone = resolve_transformer_name(args.backbone)
     data = Path(args.data)
-    test = _load_sentences(str(data / "wikiann-en" / "test.tsv"), args.sentences)
+    test = wikiann(data, "test", args.sentences)
     train = train_sentences(data, args.train_max_words, args.train_batch, args.train_updates)
     batch_sizes = sorted({int(b) for b in args.batch_sizes.split(",")} | {args.batch_size})
 
@@ -295,9 +281,12 @@ def main(argv: Sequence[str] = None) -> Dict:
     train_ours_r = in_child(train_ours, args.config, backbone, train, args.train_batch, args.train_updates, args.threads)
     train_hf_r = in_child(train_hf, backbone, train, args.train_batch, args.train_updates, args.threads)
     train_ratio = train_ours_r["words_per_s"] / train_hf_r["words_per_s"]
-    print(f"training ({args.train_updates} updates of {args.train_batch} sentences): ours {train_ours_r['words_per_s']:.0f} w/s "
-          f"({train_ours_r['peak_rss_mb']:.0f} MB)  HF {train_hf_r['words_per_s']:.0f} w/s ({train_hf_r['peak_rss_mb']:.0f} MB)  "
-          f"ratio {train_ratio:.2f}", flush=True)
+    print(
+        f"training ({args.train_updates} updates of {args.train_batch} sentences): ours {train_ours_r['words_per_s']:.0f} w/s "
+        f"({train_ours_r['peak_rss_mb']:.0f} MB)  HF {train_hf_r['words_per_s']:.0f} w/s ({train_hf_r['peak_rss_mb']:.0f} MB)  "
+        f"ratio {train_ratio:.2f}",
+        flush=True,
+    )
     conversion = {}
     if not args.skip_conversion:
         conversion["gmb"] = in_child(convert_file, str(data / "gmb-kaggle" / "ner_dataset.csv.gz"), True)
@@ -322,19 +311,20 @@ def main(argv: Sequence[str] = None) -> Dict:
         "train_ratio_vs_hf": train_ratio,
         "batch_size": args.batch_size,
         "inference": inference,
-        "training": {"ours": train_ours_r, "hf": train_hf_r, "updates": args.train_updates, "sentences_per_update": args.train_batch,
-                     "max_words_per_sentence": args.train_max_words},
+        "training": {
+            "ours": train_ours_r,
+            "hf": train_hf_r,
+            "updates": args.train_updates,
+            "sentences_per_update": args.train_batch,
+            "max_words_per_sentence": args.train_max_words,
+        },
         "conversion": conversion,
         "model": args.model,
         "backbone": args.backbone,
         "sentences": len(test),
         "threads": args.threads,
-        "machine": machine_description(),
-        "python": platform.python_version(),
-        "date": today(),
-        "command": "python benchmarks/benchmark_cpu.py " + " ".join(argv if argv is not None else sys.argv[1:]),
     }
-    return write_result(result, args.output)
+    return write({**header("benchmark_cpu", argv), **result}, args.output)
 
 
 if __name__ == "__main__":

@@ -25,10 +25,10 @@ shared machine does not fall on one of them; the median reported; all with
   against 1 process with 2 threads.
 The HF head is freshly initialised: speed does not depend on its weights.
 """
+
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -38,24 +38,10 @@ from pathlib import Path
 from typing import Callable, Dict, List, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmark_cpu import WIKIANN_LABELS, _load_sentences, _peak_rss_mb, in_child  # noqa: E402
+from data import WIKIANN_LABELS, wikiann  # noqa: E402
+from record import cpu_flags, header, in_child, peak_rss_mb, write  # noqa: E402
 
 RUNTIMES = ("fp32", "int8", "onnx", "onnx-int8")
-
-
-def cpu_flags() -> Dict:
-    """The CPU model and the vector/matrix extensions speedups depend on."""
-    flags, model = set(), ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags") and not flags:
-                flags = set(line.split(":", 1)[1].split())
-            if line.startswith("model name") and not model:
-                model = line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    wanted = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8")
-    return {"model": model, "cores": os.cpu_count(), **{f: f in flags for f in wanted}}
 
 
 def _sorted_batches(items: List, batch_size: int, key: Callable = len) -> List[List]:
@@ -64,6 +50,7 @@ def _sorted_batches(items: List, batch_size: int, key: Callable = len) -> List[L
 
 
 # --- ours ---------------------------------------------------------------------------------
+
 
 def run_ours(model: str, runtime: str, sentences, batch_size: int, threads: int) -> Dict:
     import torch
@@ -75,12 +62,20 @@ def run_ours(model: str, runtime: str, sentences, batch_size: int, threads: int)
     torch.set_num_threads(threads)
     nlp = load(model, runtime=runtime)
     words = [w for w, _ in sentences]
-    list(pipe_by_length(nlp, (Doc(nlp.vocab, words=w) for w in words[:batch_size]), batch_size=batch_size))  # warm-up, builds the engine
+    list(
+        pipe_by_length(nlp, (Doc(nlp.vocab, words=w) for w in words[:batch_size]), batch_size=batch_size)
+    )  # warm-up, builds the engine
     start = time.perf_counter()
     n_ents = sum(len(doc.ents) for doc in pipe_by_length(nlp, (Doc(nlp.vocab, words=w) for w in words), batch_size=batch_size))
     seconds = time.perf_counter() - start
     n_words = sum(map(len, words))
-    return {"words_per_s": n_words / seconds, "seconds": seconds, "words": n_words, "entities": n_ents, "peak_rss_mb": _peak_rss_mb()}
+    return {
+        "words_per_s": n_words / seconds,
+        "seconds": seconds,
+        "words": n_words,
+        "entities": n_ents,
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 def run_floor(model: str, runtime: str, sentences, batch_size: int, threads: int) -> Dict:
@@ -116,10 +111,11 @@ def run_floor(model: str, runtime: str, sentences, batch_size: int, threads: int
         forward(b)
     seconds = time.perf_counter() - start
     n_words = sum(len(w) for w, _ in sentences)
-    return {"words_per_s": n_words / seconds, "seconds": seconds, "words": n_words, "peak_rss_mb": _peak_rss_mb()}
+    return {"words_per_s": n_words / seconds, "seconds": seconds, "words": n_words, "peak_rss_mb": peak_rss_mb()}
 
 
 # --- Hugging Face -----------------------------------------------------------------------------
+
 
 def _hf_onnx_session(model, quantize: bool, threads: int):
     """Export HF's token classifier and build an ONNX Runtime InferenceSession the way optimum does."""
@@ -131,8 +127,16 @@ def _hf_onnx_session(model, quantize: bool, threads: int):
     tmp = Path(tempfile.mkdtemp(prefix="hf-onnx-"))
     ids = torch.ones((2, 8), dtype=torch.int64)
     names = ["input_ids", "attention_mask", "token_type_ids"]
-    torch.onnx.export(model, (ids, ids, torch.zeros_like(ids)), str(tmp / "model.onnx"), input_names=names, output_names=["logits"],
-                      dynamic_axes={n: {0: "batch", 1: "sequence"} for n in names + ["logits"]}, opset_version=17, dynamo=False)
+    torch.onnx.export(
+        model,
+        (ids, ids, torch.zeros_like(ids)),
+        str(tmp / "model.onnx"),
+        input_names=names,
+        output_names=["logits"],
+        dynamic_axes={n: {0: "batch", 1: "sequence"} for n in names + ["logits"]},
+        opset_version=17,
+        dynamo=False,
+    )
     final = optimize_onnx(tmp / "model.onnx", tmp / "final.onnx", model.config, quantize)
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
@@ -180,7 +184,13 @@ def run_hf(backbone: str, runtime: str, sentences, batch_size: int, threads: int
     n_ents = run(words)
     seconds = time.perf_counter() - start
     n_words = sum(map(len, words))
-    return {"words_per_s": n_words / seconds, "seconds": seconds, "words": n_words, "entities": n_ents, "peak_rss_mb": _peak_rss_mb()}
+    return {
+        "words_per_s": n_words / seconds,
+        "seconds": seconds,
+        "words": n_words,
+        "entities": n_ents,
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 # --- processes ---------------------------------------------------------------------------------
@@ -204,17 +214,24 @@ def run_two_processes(model: str, runtime: str, sentences, batch_size: int) -> D
         (tmp / f"{k}.json").write_text(json.dumps(half))
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     start = time.perf_counter()
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp / f"{k}.json")], stdout=subprocess.PIPE, env=env) for k in range(2)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(tmp / f"{k}.json")], stdout=subprocess.PIPE, env=env) for k in range(2)
+    ]
     outs = [json.loads(p.communicate()[0].decode().strip().splitlines()[-1]) for p in procs]
     wall = time.perf_counter() - start  # includes loading the model in each process
     words = sum(o["words"] for o in outs)
     # the steady-state rate: both halves ran over the same span of time
     steady = words / max(o["seconds"] for o in outs)
-    return {"words_per_s": steady, "wall_seconds_with_loading": wall, "words": words,
-            "peak_rss_mb_per_process": [o["peak_rss_mb"] for o in outs]}
+    return {
+        "words_per_s": steady,
+        "wall_seconds_with_loading": wall,
+        "words": words,
+        "peak_rss_mb_per_process": [o["peak_rss_mb"] for o in outs],
+    }
 
 
 # --- driver --------------------------------------------------------------------------------
+
 
 def medians(repeats: int, configs: Dict[str, tuple]) -> Dict[str, Dict]:
     """Run every configuration ``repeats`` times, round-robin, each run in its own
@@ -236,7 +253,6 @@ def medians(repeats: int, configs: Dict[str, tuple]) -> Dict[str, Dict]:
 
 def main(argv: Sequence[str] = None) -> Dict:
     from spacy_bert_ner.pipeline.transformer import EMBEDDED_MINILM, resolve_transformer_name
-    from spacy_bert_ner.tools.scoring import machine_description, today
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", required=True, help="Our trained pipeline (directory or package)")
@@ -251,14 +267,20 @@ def main(argv: Sequence[str] = None) -> Dict:
     args = p.parse_args(argv)
 
     backbone = resolve_transformer_name(args.backbone)
-    sentences = _load_sentences(str(Path(args.data) / "wikiann-en" / "test.tsv"), args.sentences)
+    sentences = wikiann(args.data, "test", args.sentences)
     runtimes = args.runtimes.split(",")
     common = (sentences, args.batch_size, args.threads)
-    configs = {f"{side}/{runtime}": (func, target, runtime, *common) for runtime in runtimes
-               for side, func, target in (("ours", run_ours, args.model), ("hf", run_hf, backbone), ("floor", run_floor, args.model))}
+    configs = {
+        f"{side}/{runtime}": (func, target, runtime, *common)
+        for runtime in runtimes
+        for side, func, target in (("ours", run_ours, args.model), ("hf", run_hf, backbone), ("floor", run_floor, args.model))
+    }
     rows = medians(args.repeats, configs)
     for name, r in rows.items():
-        print(f"{name:16s} {r['words_per_s']:8.0f} words/s  runs {r['runs_words_per_s']}  peak {r['peak_rss_mb']:.0f} MB", flush=True)
+        print(
+            f"{name:16s} {r['words_per_s']:8.0f} words/s  runs {r['runs_words_per_s']}  peak {r['peak_rss_mb']:.0f} MB",
+            flush=True,
+        )
     hf_fp32 = rows["hf/fp32"]["words_per_s"]
     best_ours = max(runtimes, key=lambda r: rows[f"ours/{r}"]["words_per_s"])
     best_hf = max(runtimes, key=lambda r: rows[f"hf/{r}"]["words_per_s"])
@@ -274,24 +296,33 @@ def main(argv: Sequence[str] = None) -> Dict:
     for runtime in dict.fromkeys(["fp32", best_ours]):
         two = [run_two_processes(args.model, runtime, sentences, args.batch_size) for _ in range(args.repeats)]
         best = sorted(two, key=lambda r: r["words_per_s"])[len(two) // 2]
-        processes[runtime] = {"one_process_2_threads": rows[f"ours/{runtime}"]["words_per_s"], "two_processes_1_thread": best["words_per_s"],
-                              "runs_two_processes": [round(t["words_per_s"], 1) for t in two], "detail": best}
-        print(f"processes {runtime}: 1x{args.threads} threads {rows[f'ours/{runtime}']['words_per_s']:.0f} words/s, "
-              f"2x1 thread {best['words_per_s']:.0f} words/s", flush=True)
+        processes[runtime] = {
+            "one_process_2_threads": rows[f"ours/{runtime}"]["words_per_s"],
+            "two_processes_1_thread": best["words_per_s"],
+            "runs_two_processes": [round(t["words_per_s"], 1) for t in two],
+            "detail": best,
+        }
+        print(
+            f"processes {runtime}: 1x{args.threads} threads {rows[f'ours/{runtime}']['words_per_s']:.0f} words/s, "
+            f"2x1 thread {best['words_per_s']:.0f} words/s",
+            flush=True,
+        )
     for k, v in ratios.items():
         print(f"{k}: {v}")
     result = {
-        "rows": rows, "ratios": ratios, "processes": processes,
-        "model": args.model, "backbone": args.backbone, "sentences": len(sentences), "batch_size": args.batch_size,
-        "threads": args.threads, "repeats": args.repeats, "cpu": cpu_flags(), "machine": machine_description(),
-        "python": platform.python_version(), "date": today(),
-        "command": "python benchmarks/benchmark_runtimes.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        **header("benchmark_runtimes", argv),
+        "cpu": cpu_flags(),
+        "rows": rows,
+        "ratios": ratios,
+        "processes": processes,
+        "model": args.model,
+        "backbone": args.backbone,
+        "sentences": len(sentences),
+        "batch_size": args.batch_size,
+        "threads": args.threads,
+        "repeats": args.repeats,
     }
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf8")
-    print(f"wrote {out}")
-    return result
+    return write(result, args.output)
 
 
 if __name__ == "__main__":

@@ -4,10 +4,10 @@
 Three measurements, on the same WikiANN-en test sentences (one document per
 request, the text of one sentence):
 
-* ``predict``: :func:`spacy_bert_ner.tools.predict.predict_file` over the texts
+* ``predict``: :func:`spacy_bert_ner.inference.predict.predict_file` over the texts
   as a ``.txt`` file (batch 64, length-sorted buffers), in its own process;
 * ``batched``: ``spacy-bert-ner serve MODEL`` with its default settings;
-* ``model alone``: the service's model step (:class:`spacy_bert_ner.serve.app.Model`)
+* ``model alone``: the service's model step (:class:`spacy_bert_ner.serve.pipeline.ServedPipeline`)
   in one process, over the texts shuffled and cut into micro-batches of as many
   documents as the most clients: what the service could reach without HTTP;
 * ``naive``: a FastAPI app with one ``nlp(text)`` per request in a plain
@@ -24,6 +24,7 @@ repeat is reported; latency percentiles pool all repeats.
 
     python benchmarks/benchmark_serve.py MODEL --data ../shared/data --output metrics/benchmark-serve.json
 """
+
 import argparse
 import asyncio
 import json
@@ -38,10 +39,10 @@ from pathlib import Path
 from typing import Dict, List, Sequence
 
 sys.path.insert(0, str(Path(__file__).parent))
-from benchmark_cpu import _load_sentences  # noqa: E402
+from data import wikiann  # noqa: E402
 from record import header, write  # noqa: E402
 
-NAIVE_APP = '''
+NAIVE_APP = """
 import os, sys, torch, spacy
 from fastapi import FastAPI
 torch.set_num_threads(int(os.environ["BENCH_THREADS"]))
@@ -61,26 +62,26 @@ def ner(body: dict):
                      "confidence": float(e._.confidence) if e._.confidence is not None else None} for e in doc.ents]
         out.append({**document, "entities": entities})
     return {"documents": out}
-'''
+"""
 
-PREDICT = '''
+PREDICT = """
 import json, sys, time, torch
 from spacy_bert_ner import runtime
-from spacy_bert_ner.tools.predict import predict_file
+from spacy_bert_ner.inference.predict import predict_file
 torch.set_num_threads(int(sys.argv[4]))
 nlp = runtime.load(sys.argv[1])
 predict_file(nlp, sys.argv[2], sys.argv[3] + ".warm.jsonl", batch_size=64)  # warm-up
 stats = predict_file(nlp, sys.argv[2], sys.argv[3], batch_size=64)
 print(json.dumps({"words": stats.words, "documents": stats.records, "seconds": stats.seconds}))
-'''
+"""
 
 # The service's model step alone, in this process and thread: the texts in shuffled
 # micro-batches of C documents, as C one-document clients give them, in length groups.
-MICRO = '''
+MICRO = """
 import json, random, sys, time, torch
-from spacy_bert_ner.serve.app import Model
+from spacy_bert_ner.serve.pipeline import ServedPipeline
 torch.set_num_threads(int(sys.argv[3]))
-model = Model(sys.argv[1])
+model = ServedPipeline(sys.argv[1])
 model.load()
 texts = open(sys.argv[2], encoding="utf8").read().splitlines()
 random.Random(0).shuffle(texts)
@@ -89,7 +90,7 @@ start = time.perf_counter()
 words = sum(n for i in range(0, len(texts), size) for _, n in model(texts[i:i + size]))
 seconds = time.perf_counter() - start
 print(json.dumps({"words": words, "documents": len(texts), "seconds": seconds}))
-'''
+"""
 
 
 def free_port() -> int:
@@ -117,13 +118,43 @@ def wait_ready(port: int, process: subprocess.Popen, timeout: float = 300) -> No
 
 def start_server(kind: str, model: str, threads: int, workdir: Path, serve_args: Sequence[str] = ()) -> Dict:
     port = free_port()
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "BENCH_THREADS": str(threads),
-           "BENCH_MODEL": model, "PYTHONPATH": str(workdir)}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": str(threads),
+        "MKL_NUM_THREADS": str(threads),
+        "BENCH_THREADS": str(threads),
+        "BENCH_MODEL": model,
+        "PYTHONPATH": str(workdir),
+    }
     if kind == "batched":
-        command = [sys.executable, "-m", "spacy_bert_ner", "serve", model, "--port", str(port), "--threads", str(threads), "--log-level", "warning", *serve_args]
+        command = [
+            sys.executable,
+            "-m",
+            "spacy_bert_ner",
+            "serve",
+            model,
+            "--port",
+            str(port),
+            "--threads",
+            str(threads),
+            "--log-level",
+            "warning",
+            *serve_args,
+        ]
     else:
         (workdir / "naive_app.py").write_text(NAIVE_APP)
-        command = [sys.executable, "-m", "uvicorn", "naive_app:app", "--port", str(port), "--host", "127.0.0.1", "--log-level", "warning"]
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "naive_app:app",
+            "--port",
+            str(port),
+            "--host",
+            "127.0.0.1",
+            "--log-level",
+            "warning",
+        ]
     process = subprocess.Popen(command, env=env, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_ready(port, process)
     return {"kind": kind, "port": port, "process": process}
@@ -145,8 +176,10 @@ async def _client(port: int, bodies: List[bytes], next_index, latencies: List[fl
                 return
             body = bodies[i]
             start = time.perf_counter()
-            writer.write(b"POST /v1/ner HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            writer.write(
+                b"POST /v1/ner HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+            )
             status_line = await reader.readline()
             length = 0
             while True:
@@ -204,7 +237,7 @@ def main(argv: Sequence[str] = None) -> Dict:
     args = parser.parse_args(argv)
     import spacy
 
-    sentences = _load_sentences(str(args.data / "wikiann-en" / "test.tsv"), args.sentences)
+    sentences = wikiann(args.data, "test", args.sentences)
     texts = [" ".join(words) for words, _ in sentences]
     tokenizer = spacy.blank("en").tokenizer
     words = [len(tokenizer(t)) for t in texts]
@@ -214,32 +247,65 @@ def main(argv: Sequence[str] = None) -> Dict:
     workdir = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     (workdir / "texts.txt").write_text("\n".join(texts) + "\n", encoding="utf8")
 
-    servers = {kind: start_server(kind, args.model, args.threads, workdir, args.serve_args.split()) for kind in ("batched", "naive")}
+    servers = {
+        kind: start_server(kind, args.model, args.threads, workdir, args.serve_args.split()) for kind in ("batched", "naive")
+    }
     runs: Dict[str, List[Dict]] = {}
     try:
         for name, server in servers.items():  # warm-up
             load(server["port"], bodies, 8, 200)
         for repeat in range(args.repeats):
             env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
-            out = subprocess.run([sys.executable, "-c", PREDICT, args.model, str(workdir / "texts.txt"), str(workdir / f"p{repeat}.jsonl"),
-                                  str(args.threads)], capture_output=True, text=True, env=env, check=True)
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    PREDICT,
+                    args.model,
+                    str(workdir / "texts.txt"),
+                    str(workdir / f"p{repeat}.jsonl"),
+                    str(args.threads),
+                ],
+                capture_output=True,
+                text=True,
+                env=env,
+                check=True,
+            )
             p = json.loads(out.stdout.strip().splitlines()[-1])
-            runs.setdefault("predict", []).append({**p, "words_per_second": p["words"] / p["seconds"], "documents_per_second": p["documents"] / p["seconds"]})
+            runs.setdefault("predict", []).append(
+                {**p, "words_per_second": p["words"] / p["seconds"], "documents_per_second": p["documents"] / p["seconds"]}
+            )
             print(f"repeat {repeat}: predict {p['words'] / p['seconds']:.0f} words/s", flush=True)
-            out = subprocess.run([sys.executable, "-c", MICRO, args.model, str(workdir / "texts.txt"), str(args.threads), str(max(clients))],
-                                 capture_output=True, text=True, env=env, check=True)
+            out = subprocess.run(
+                [sys.executable, "-c", MICRO, args.model, str(workdir / "texts.txt"), str(args.threads), str(max(clients))],
+                capture_output=True,
+                text=True,
+                env=env,
+                check=True,
+            )
             p = json.loads(out.stdout.strip().splitlines()[-1])
             runs.setdefault("micro", []).append({**p, "words_per_second": p["words"] / p["seconds"]})
-            print(f"repeat {repeat}: model alone on micro-batches of {max(clients)}: {p['words'] / p['seconds']:.0f} words/s", flush=True)
+            print(
+                f"repeat {repeat}: model alone on micro-batches of {max(clients)}: {p['words'] / p['seconds']:.0f} words/s",
+                flush=True,
+            )
             for c in clients:
                 for name, server in servers.items():
                     n = requests[c]
                     r = load(server["port"], bodies, c, n)
                     sent_words = sum(words[i % len(bodies)] for i in range(n))
-                    r.update(requests=n, words=sent_words, words_per_second=sent_words / r["seconds"], documents_per_second=n / r["seconds"])
+                    r.update(
+                        requests=n,
+                        words=sent_words,
+                        words_per_second=sent_words / r["seconds"],
+                        documents_per_second=n / r["seconds"],
+                    )
                     runs.setdefault(f"{name}@{c}", []).append(r)
-                    print(f"repeat {repeat}: {name} {c} clients: {r['words_per_second']:.0f} words/s, {r['documents_per_second']:.0f} docs/s, "
-                          f"statuses {r['statuses']}", flush=True)
+                    print(
+                        f"repeat {repeat}: {name} {c} clients: {r['words_per_second']:.0f} words/s, {r['documents_per_second']:.0f} docs/s, "
+                        f"statuses {r['statuses']}",
+                        flush=True,
+                    )
         peak = {name: rss_mb(server["process"].pid) for name, server in servers.items()}
     finally:
         for server in servers.values():
@@ -261,10 +327,14 @@ def main(argv: Sequence[str] = None) -> Dict:
         "texts": {"source": "WikiANN-en test", "documents": len(texts), "words": sum(words)},
         "threads": args.threads,
         "repeats": args.repeats,
-        "predict": {"words_per_second": predict["words_per_second"], "documents_per_second": predict["documents_per_second"],
-                    "all_words_per_second": [r["words_per_second"] for r in runs["predict"]]},
+        "predict": {
+            "words_per_second": predict["words_per_second"],
+            "documents_per_second": predict["documents_per_second"],
+            "all_words_per_second": [r["words_per_second"] for r in runs["predict"]],
+        },
         "model_alone_on_micro_batches": {
-            "documents_per_batch": max(clients), "words_per_second": median_run(runs["micro"])["words_per_second"],
+            "documents_per_batch": max(clients),
+            "words_per_second": median_run(runs["micro"])["words_per_second"],
             "all_words_per_second": [r["words_per_second"] for r in runs["micro"]],
         },
         "server_peak_rss_mb": peak,
@@ -281,10 +351,14 @@ def main(argv: Sequence[str] = None) -> Dict:
                 for k, v in r["statuses"].items():
                     statuses[str(k)] = statuses.get(str(k), 0) + v
             level[name] = {
-                "requests": m["requests"], "words_per_second": m["words_per_second"], "documents_per_second": m["documents_per_second"],
+                "requests": m["requests"],
+                "words_per_second": m["words_per_second"],
+                "documents_per_second": m["documents_per_second"],
                 "all_words_per_second": [r["words_per_second"] for r in items],
                 "latency_ms": {f"p{q}": 1000 * percentile(latencies, q) for q in (50, 95, 99)},
-                "statuses": statuses, "client_cpu_seconds": m["client_cpu_seconds"], "seconds": m["seconds"],
+                "statuses": statuses,
+                "client_cpu_seconds": m["client_cpu_seconds"],
+                "seconds": m["seconds"],
             }
         level["batched_vs_naive"] = level["batched"]["words_per_second"] / level["naive"]["words_per_second"]
         level["batched_vs_predict"] = level["batched"]["words_per_second"] / result["predict"]["words_per_second"]

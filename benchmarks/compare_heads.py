@@ -12,10 +12,11 @@ and GMB test sentences, at one batch size. For each head's config: training
 words/s of optimizer updates on identical batches of WikiANN train sentences.
 Every measurement runs alone in its own child process (the helpers are those
 of ``benchmark_cpu.py``), with the same number of torch threads. The quality
-side of the comparison (test F1 at the same budget) comes from the metrics
-JSON files written by ``scripts/run_experiment.sh``; pass them with
+side of the comparison (test F1 at the same budget) comes from the
+``test-metrics.json`` of each head's ``spacy project run all``; pass them with
 ``--metrics NAME=PATH`` to have them in the same output.
 """
+
 import argparse
 import json
 import os
@@ -25,7 +26,9 @@ from typing import Dict, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchmark_cpu import _load_sentences, in_child, infer_ours, train_ours, train_sentences, write_result  # noqa: E402
+from benchmark_cpu import infer_ours, train_ours  # noqa: E402
+from data import train_sentences, wikiann  # noqa: E402
+from record import header, in_child, write  # noqa: E402
 
 CONFIGS = {"ner": "configs/ner-cpu.cfg", "bert_ner": "configs/bert-ner-cpu.cfg"}
 
@@ -41,9 +44,8 @@ def _pairs(values: Sequence[str], what: str) -> Dict[str, str]:
 
 
 def main(argv: Sequence[str] = None) -> Dict:
-    from spacy_bert_ner.pipeline.transformer import EMBEDDED_MINILM, resolve_transformer_name
     from spacy_bert_ner.formats.gmb import read_gmb
-    from spacy_bert_ner.tools.scoring import machine_description, today
+    from spacy_bert_ner.pipeline.transformer import EMBEDDED_MINILM, resolve_transformer_name
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", action="append", default=[], help="HEAD=PIPELINE, e.g. ner=training/exp-gmb-ner/model-best")
@@ -62,7 +64,7 @@ def main(argv: Sequence[str] = None) -> Dict:
     models = _pairs(args.model, "--model")
     data = Path(args.data)
     backbone = resolve_transformer_name(args.backbone)
-    test_sets = {"wikiann-en": _load_sentences(str(data / "wikiann-en" / "test.tsv"), args.sentences)}
+    test_sets = {"wikiann-en": wikiann(data, "test", args.sentences)}
     gmb = [(s.words, s.tags) for s in read_gmb(data / "gmb-kaggle" / "ner_dataset.csv.gz")]
     test_sets["gmb"] = gmb[-args.sentences :]  # the file's tail, as any fixed sample: speed does not depend on the split
 
@@ -98,11 +100,8 @@ def main(argv: Sequence[str] = None) -> Dict:
         "train_updates": args.train_updates,
         "sentences_per_update": args.train_batch,
         "threads": args.threads,
-        "machine": machine_description(),
-        "date": today(),
-        "command": "python benchmarks/compare_heads.py " + " ".join(argv if argv is not None else sys.argv[1:]),
     }
-    return write_result(result, args.output)
+    return write({**header("compare_heads", argv), **result}, args.output)
 
 
 if __name__ == "__main__":

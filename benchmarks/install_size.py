@@ -11,20 +11,23 @@ offline there.
         --case after=packages/en_bert_ner-0.1.0/dist/en_bert_ner-0.1.0-py3-none-any.whl,packages/en_bert_ner-0.1.0/dist/spacy_bert_ner-0.1.0-py3-none-any.whl \\
         --output metrics/install-size.json
 """
+
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 from typing import Dict, List
 
-TORCH = "torch==2.13.0"
+REPO = Path(__file__).resolve().parent.parent
+# the torch every case is installed with: constraints.txt's pin
+TORCH = next(line.strip() for line in (REPO / "constraints.txt").read_text().splitlines() if line.startswith("torch"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from record import header, write  # noqa: E402
 
 
 def _du(path: Path) -> int:
@@ -42,13 +45,18 @@ def measure(name: str, requirements: List[str], model: str, work: Path) -> Dict:
     subprocess.run([py, "-m", "pip", "install", "-q", *requirements], check=True, capture_output=True)
     seconds = time.time() - start
     total = _du(env_dir)
-    site = Path(subprocess.run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               capture_output=True, text=True, check=True).stdout.strip())
+    site = Path(
+        subprocess.run(
+            [py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    )
     sizes = {p.name: _du(p) if p.is_dir() else p.stat().st_size for p in site.iterdir() if not p.name.endswith(".dist-info")}
     largest = dict(sorted(sizes.items(), key=lambda kv: -kv[1])[:15])
     packages = subprocess.run([py, "-m", "pip", "list", "--format=json"], capture_output=True, text=True, check=True).stdout
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    load = subprocess.run([py, "-c", f"import spacy; print(spacy.load({model!r}).pipe_names)"], capture_output=True, text=True, env=env)
+    load = subprocess.run(
+        [py, "-c", f"import spacy; print(spacy.load({model!r}).pipe_names)"], capture_output=True, text=True, env=env
+    )
     return {
         "requirements": requirements,
         "total_mb": round(total / 1e6, 1),
@@ -68,21 +76,20 @@ def main() -> None:
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="install-size-"))
-    result = {"model": args.model, "torch": TORCH, "cases": {},
-              "machine": f"{platform.system()} {platform.machine()}, Python {platform.python_version()}",
-              "date": date.today().isoformat(), "command": " ".join(["python"] + sys.argv)}
+    result = {**header("install_size", None), "model": args.model, "torch": TORCH, "cases": {}}
     try:
         for case in args.case:
             name, _, reqs = case.partition("=")
             result["cases"][name] = measure(name, reqs.split(","), args.model, work)
             c = result["cases"][name]
-            print(f"{name}: {c['added_mb']} MB beside torch ({c['total_mb']} MB in all), "
-                  f"{len(c['packages'])} packages, loads offline: {c['loads_offline']}")
+            print(
+                f"{name}: {c['added_mb']} MB beside torch ({c['total_mb']} MB in all), "
+                f"{len(c['packages'])} packages, loads offline: {c['loads_offline']}"
+            )
             print("  largest:", ", ".join(f"{k} {v}" for k, v in c["largest_mb"].items()))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    if args.output:
-        args.output.write_text(json.dumps(result, indent=2) + "\n")
+    write(result, args.output)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ interleaved, median reported.
 
     python benchmarks/length_groups.py MODEL --data ../shared/data --output metrics/length-groups.json
 """
+
 import argparse
 import json
 import os
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Dict, List, Sequence
 
 sys.path.insert(0, str(Path(__file__).parent))
-from benchmark_cpu import _load_sentences  # noqa: E402
+from data import wikiann  # noqa: E402
 from record import header, write  # noqa: E402
 
 
@@ -41,9 +42,9 @@ def main(argv: Sequence[str] = None) -> Dict:
 
     torch.set_num_threads(args.threads)
     nlp = runtime.load(args.model)
-    texts = [" ".join(words) for words, _ in _load_sentences(str(args.data / "wikiann-en" / "test.tsv"), args.sentences)]
+    texts = [" ".join(words) for words, _ in wikiann(args.data, "test", args.sentences)]
     random.Random(0).shuffle(texts)
-    batches = [texts[i:i + args.batch] for i in range(0, len(texts), args.batch)]
+    batches = [texts[i : i + args.batch] for i in range(0, len(texts), args.batch)]
     words = sum(len(nlp.make_doc(t)) for t in texts)
 
     def one_batch() -> None:
@@ -59,7 +60,11 @@ def main(argv: Sequence[str] = None) -> Dict:
     def sorted_buffers() -> None:
         list(pipe_by_length(nlp, texts, batch_size=64, buffer=2048))
 
-    variants = {f"one batch of {args.batch}": one_batch, "length groups": groups, "sorted buffers of 2048, batches of 64": sorted_buffers}
+    variants = {
+        f"one batch of {args.batch}": one_batch,
+        "length groups": groups,
+        "sorted buffers of 2048, batches of 64": sorted_buffers,
+    }
     list(nlp.pipe(texts[:64]))  # warm-up
     runs: Dict[str, List[float]] = {name: [] for name in variants}
     for _ in range(args.repeats):
@@ -69,7 +74,11 @@ def main(argv: Sequence[str] = None) -> Dict:
             runs[name].append(words / (time.perf_counter() - start))
     result = {
         **header("length_groups", argv),
-        "model": args.model, "documents": len(texts), "words": words, "batch": args.batch, "threads": args.threads,
+        "model": args.model,
+        "documents": len(texts),
+        "words": words,
+        "batch": args.batch,
+        "threads": args.threads,
         "words_per_second": {name: statistics.median(values) for name, values in runs.items()},
         "all_words_per_second": runs,
     }

@@ -4,6 +4,7 @@ of fewer threads each, on the same input: wall time from the command's start
 
     python benchmarks/predict_processes.py MODEL --data ../shared/data --output metrics/predict-processes.json
 """
+
 import argparse
 import json
 import os
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Dict, List, Sequence
 
 sys.path.insert(0, str(Path(__file__).parent))
-from benchmark_cpu import _load_sentences  # noqa: E402
+from data import wikiann  # noqa: E402
 from record import header, write  # noqa: E402
 
 
@@ -32,7 +33,7 @@ def main(argv: Sequence[str] = None) -> Dict:
     parser.add_argument("--output", type=Path)
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="predict-processes-"))
-    texts = [" ".join(words) for words, _ in _load_sentences(str(args.data / "wikiann-en" / "test.tsv"), args.sentences)]
+    texts = [" ".join(words) for words, _ in wikiann(args.data, "test", args.sentences)]
     src = work / "in.txt"
     src.write_text("\n".join(texts) + "\n", encoding="utf8")
     cores = os.cpu_count() or 1
@@ -41,8 +42,20 @@ def main(argv: Sequence[str] = None) -> Dict:
         for p in (int(x) for x in args.processes.split(",")):
             out = work / f"out-{p}-{repeat}.jsonl"
             env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-            command = [sys.executable, "-m", "spacy_bert_ner", "predict", args.model, str(src), str(out), "--processes", str(p),
-                       "--runtime", args.runtime, "--no-progress"]
+            command = [
+                sys.executable,
+                "-m",
+                "spacy_bert_ner",
+                "predict",
+                args.model,
+                str(src),
+                str(out),
+                "--processes",
+                str(p),
+                "--runtime",
+                args.runtime,
+                "--no-progress",
+            ]
             start = time.perf_counter()
             result = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
             wall = time.perf_counter() - start
@@ -53,10 +66,16 @@ def main(argv: Sequence[str] = None) -> Dict:
             print(f"repeat {repeat}: {name}: {wall:.1f} s wall, {reported:.0f} words/s reported", flush=True)
     result = {
         **header("predict_processes", argv),
-        "model": args.model, "runtime": args.runtime, "sentences": len(texts),
-        "median": {name: {"wall_seconds": statistics.median(r["wall_seconds"] for r in rs),
-                          "reported_words_per_second": statistics.median(r["reported_words_per_second"] for r in rs)}
-                   for name, rs in runs.items()},
+        "model": args.model,
+        "runtime": args.runtime,
+        "sentences": len(texts),
+        "median": {
+            name: {
+                "wall_seconds": statistics.median(r["wall_seconds"] for r in rs),
+                "reported_words_per_second": statistics.median(r["reported_words_per_second"] for r in rs),
+            }
+            for name, rs in runs.items()
+        },
         "runs": runs,
     }
     print(json.dumps(result["median"], indent=2))

@@ -9,6 +9,7 @@ operations. This is why the service runs its model on one thread.
 
     python benchmarks/thread_teams.py --output metrics/thread-teams.json
 """
+
 import argparse
 import json
 import statistics
@@ -59,7 +60,8 @@ def main(argv: Sequence[str] = None) -> Dict:
     second.join()
     result = {
         **header("thread_teams", argv),
-        "threads": args.threads, "calls": args.calls,
+        "threads": args.threads,
+        "calls": args.calls,
         "median_ms": {label: statistics.median(t) for label, t in timings.items()},
     }
     print(json.dumps(result, indent=2))

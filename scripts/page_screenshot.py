@@ -6,6 +6,7 @@ the button, waits for the entities and saves a PNG.
 
     python scripts/page_screenshot.py MODEL docs/images/serve-page.png
 """
+
 import argparse
 import socket
 import subprocess
@@ -32,7 +33,9 @@ def main() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "spacy_bert_ner", "serve", args.model, "--port", str(port), "--log-level", "warning"])
+    server = subprocess.Popen(
+        [sys.executable, "-m", "spacy_bert_ner", "serve", args.model, "--port", str(port), "--log-level", "warning"]
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):
@@ -43,9 +46,18 @@ def main() -> None:
                 time.sleep(0.5)
         options = webdriver.ChromeOptions()
         options.binary_location = "/usr/bin/chromium"
-        for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     "--window-size=900,720", "--force-device-scale-factor=1"):
+        for flag in (
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=900,720",
+            "--force-device-scale-factor=1",
+        ):
             options.add_argument(flag)
         driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
         try:

@@ -1,4 +1,5 @@
 """spacy-bert-ner: transformer NER for spaCy, from BIO-tagged data to a packaged model."""
+
 from .errors import InputError
 
 __version__ = "0.1.0"

@@ -1,6 +1,7 @@
 """Errors raised on bad input. They always say where (file and line) and what."""
+
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional, Sequence, Union
 
 
 class InputError(ValueError):
@@ -16,3 +17,24 @@ class InputError(ValueError):
         self.message = message
         where = self.path if line is None else f"{self.path}:{line}"
         super().__init__(f"{where}: {message}")
+
+
+class MissingDependency(ImportError):
+    """An optional dependency a feature needs is not installed; the message
+    names the feature, the missing modules and the extra that installs them."""
+
+
+def require_extra(extra: str, modules: Sequence[str], what: str) -> None:
+    """Import ``modules``, or raise :class:`MissingDependency` saying that
+    ``what`` needs them and that ``pip install 'spacy-bert-ner[EXTRA]'``
+    installs them. Cheap once imported (Python caches modules)."""
+    missing = []
+    for module in modules:
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(module.split(".")[0])
+    if missing:
+        raise MissingDependency(
+            f"{what} needs {', '.join(dict.fromkeys(missing))}, which is not installed: pip install 'spacy-bert-ner[{extra}]'"
+        )

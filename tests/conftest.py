@@ -1,15 +1,15 @@
 """Shared fixtures: tiny data written by the tests and a tiny random BERT."""
+
 import os
 from pathlib import Path
 
 import pytest
-
 import torch
 
 # Tiny models gain nothing from more threads, and the tests share the machine.
 torch.set_num_threads(1)
 
-from .util import CITIES, CONFIG_DIR, ORGS, PEOPLE, REPO, TEMPLATES, tiny_overrides, toy_sentences, train_bert_ner, write_conll
+from .util import CITIES, CONFIG_DIR, ORGS, PEOPLE, REPO, TEMPLATES, tiny_overrides, toy_sentences, train_bert_ner, write_conll  # noqa: E402 (after the thread count is set)
 
 
 def _shared_data_dir() -> Path:
@@ -45,6 +45,7 @@ def toy_corpus(tmp_path_factory) -> Path:
 
 # --- a tiny random BERT ---------------------------------------------------------------
 
+
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory) -> Path:
     """A 2-layer, hidden-64 random BertModel with a small WordPiece vocab, saved
@@ -54,7 +55,9 @@ def tiny_bert(tmp_path_factory) -> Path:
 
     d = tmp_path_factory.mktemp("tiny_bert")
     chars = list("abcdefghijklmnopqrstuvwxyz0123456789.,;:!?'\"()-&/")
-    words = sorted({w for group in (CITIES, PEOPLE, ORGS) for w in group} | {w for t, _ in TEMPLATES for w in t if not w.startswith("{")})
+    words = sorted(
+        {w for group in (CITIES, PEOPLE, ORGS) for w in group} | {w for t, _ in TEMPLATES for w in t if not w.startswith("{")}
+    )
     vocab = list(dict.fromkeys(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + chars + [f"##{c}" for c in chars] + words))
     (d / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf8")
     tokenizer = BertTokenizerFast(vocab_file=str(d / "vocab.txt"), do_lower_case=True, model_max_length=256)
@@ -86,5 +89,7 @@ def trained_ner(tiny_bert, toy_corpus, tmp_path_factory) -> Path:
 def two_runs(tiny_bert, toy_corpus, tmp_path_factory):
     """Two transformer + bert_ner pipelines from the same start (config and seed) with different learning rates."""
     a = train_bert_ner(tiny_bert, toy_corpus, tmp_path_factory.mktemp("run_a"))
-    b = train_bert_ner(tiny_bert, toy_corpus, tmp_path_factory.mktemp("run_b"), **{"training.optimizer.learn_rate.initial_rate": 0.001})
+    b = train_bert_ner(
+        tiny_bert, toy_corpus, tmp_path_factory.mktemp("run_b"), **{"training.optimizer.learn_rate.initial_rate": 0.001}
+    )
     return a, b

@@ -1,4 +1,5 @@
 """Helpers for the tests: toy data and config overrides (fixtures are in conftest.py)."""
+
 import random
 from pathlib import Path
 from typing import List, Tuple
@@ -43,7 +44,9 @@ def toy_sentences(n: int, seed: int = 0) -> List[Tuple[List[str], List[str]]]:
 
 def write_conll(path: Path, sentences, sep: str = "\t") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n\n".join("\n".join(f"{w}{sep}{t}" for w, t in zip(ws, ts)) for ws, ts in sentences) + "\n", encoding="utf8")
+    path.write_text(
+        "\n\n".join("\n".join(f"{w}{sep}{t}" for w, t in zip(ws, ts)) for ws, ts in sentences) + "\n", encoding="utf8"
+    )
     return path
 
 

@@ -1,19 +1,32 @@
 """What every command shares: the typer app, failing with a message, loading a
 pipeline for scoring, and saving JSON/Markdown results."""
+
 from pathlib import Path
 from typing import Any, NoReturn, Optional
 
 import typer
-from wasabi import msg
+from wasabi import color, msg
+from wasabi.util import locale_escape
 
 from spacy_bert_ner.errors import InputError
 
-app = typer.Typer(add_completion=False, help="Transformer NER for spaCy: convert, train, evaluate, package, predict.", no_args_is_help=True)
+app = typer.Typer(
+    add_completion=False, help="Transformer NER for spaCy: convert, train, evaluate, package, predict.", no_args_is_help=True
+)
 
 
 def fail(error: Exception) -> NoReturn:
-    """Print ``error`` as a failure and exit with code 1 (no traceback)."""
-    msg.fail(str(error))
+    """Print ``error`` as a failure and exit with code 1 (no traceback).
+
+    The message is printed on one line, never wrapped at the terminal's
+    width as wasabi wraps its messages: a ``file:line`` location or a long
+    path stays whole for editors, ``grep`` and logs."""
+    text = str(error)
+    if msg.pretty:
+        text = locale_escape(f"{msg.icons['fail']} {text}")
+        if msg.show_color:
+            text = color(text, fg=msg.colors["fail"])
+    print(text, flush=True)
     raise typer.Exit(1)
 
 

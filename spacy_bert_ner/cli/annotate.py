@@ -6,22 +6,32 @@ from wasabi import msg
 
 from spacy_bert_ner.cli._util import RUNTIME_HELP, app, fail, load_pipeline
 
+LOCAL_CHUNK = 10000
+
 
 @app.command("annotate")
 def annotate_cli(
     model: str = typer.Argument(..., help="Pipeline directory or installed package name (on every worker, for --engine ray)"),
-    input_path: str = typer.Argument(..., help="JSON Lines or Parquet records with a text (and optional id): a file, a folder or a glob"),
+    input_path: str = typer.Argument(
+        ..., help="JSON Lines or Parquet records with a text (and optional id): a file, a folder or a glob"
+    ),
     output_dir: Path = typer.Argument(..., help="Folder for the part files of entity rows"),
     engine: str = typer.Option("local", "--engine", "-e", help="local (this process) or ray (Ray Data actor pool)"),
     fmt: str = typer.Option("parquet", "--format", "-f", help="parquet or jsonl"),
     workers: int = typer.Option(1, "--workers", "-w", help="ray: actors, each with its own pipeline"),
     cpus_per_worker: float = typer.Option(1, "--cpus-per-worker", help="ray: CPUs (and torch threads) per actor"),
     gpus_per_worker: float = typer.Option(0, "--gpus-per-worker", help="ray: GPUs per actor (the actors run on GPUs when > 0)"),
-    address: Optional[str] = typer.Option(None, "--address", help="ray: an existing cluster (ray://HOST:10001 or auto); default: a local one for this run"),
+    address: Optional[str] = typer.Option(
+        None, "--address", help="ray: an existing cluster (ray://HOST:10001 or auto); default: a local one for this run"
+    ),
     batch_size: int = typer.Option(64, "--batch-size", "-b", help="Documents per nlp.pipe batch"),
-    chunk_records: int = typer.Option(10000, "--chunk", help="local: input records per part file (the unit of resuming)"),
+    chunk_records: Optional[int] = typer.Option(
+        None, "--chunk", help=f"local: input records per part file, the unit of resuming (default {LOCAL_CHUNK})"
+    ),
     runtime: Optional[str] = typer.Option(None, "--runtime", "-r", help=RUNTIME_HELP),
-    resume: bool = typer.Option(True, "--resume/--no-resume", help="local: continue an interrupted run into the same folder"),
+    resume: Optional[bool] = typer.Option(
+        None, "--resume/--no-resume", help="local: continue an interrupted run into the same folder (default: resume)"
+    ),
 ) -> None:
     """Annotate a corpus: one output row per entity, and one per document
     without entities or with an error, so every input id is accounted for."""
@@ -36,18 +46,35 @@ def annotate_cli(
     except ValueError as error:
         fail(error)
     if engine == "ray":
+        if chunk_records is not None or resume is not None:
+            fail(
+                ValueError(
+                    "--chunk and --resume/--no-resume are for --engine local: the Ray engine splits the input into "
+                    "Ray Data blocks and needs an empty output folder (rerun an interrupted Ray job into a new one)"
+                )
+            )
         from spacy_bert_ner.distributed.ray_engine import annotate_ray, require_ray
 
         try:
             require_ray()
-            stats = annotate_ray(model, files, output_dir, fmt, workers=workers, cpus_per_worker=cpus_per_worker,
-                                 gpus_per_worker=gpus_per_worker, address=address, batch_size=batch_size, runtime=runtime)
+            stats = annotate_ray(
+                model,
+                files,
+                output_dir,
+                fmt,
+                workers=workers,
+                cpus_per_worker=cpus_per_worker,
+                gpus_per_worker=gpus_per_worker,
+                address=address,
+                batch_size=batch_size,
+                runtime=runtime,
+            )
         except (ImportError, ValueError) as error:
             fail(error)
     else:
         from tqdm import tqdm
 
-        from spacy_bert_ner.tools.annotate import annotate_local
+        from spacy_bert_ner.inference.annotate import annotate_local
 
         nlp = load_pipeline(model, None, -1, runtime)
         bar = tqdm(unit="docs", desc="annotate", dynamic_ncols=True, disable=None)
@@ -57,8 +84,16 @@ def annotate_cli(
             bar.set_postfix(words_per_s=f"{stats.words_per_second:.0f}")
 
         try:
-            stats = annotate_local(nlp, files, output_dir, fmt, chunk_records=chunk_records, batch_size=batch_size,
-                                   resume=resume, progress=progress)
+            stats = annotate_local(
+                nlp,
+                files,
+                output_dir,
+                fmt,
+                chunk_records=chunk_records or LOCAL_CHUNK,
+                batch_size=batch_size,
+                resume=resume is not False,
+                progress=progress,
+            )
         except ValueError as error:
             fail(error)
         finally:

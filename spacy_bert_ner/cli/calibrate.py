@@ -18,13 +18,19 @@ def calibrate_cli(
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU"),
     batch_size: int = typer.Option(64, "--batch-size", "-b"),
     skip_without_bert_ner: bool = typer.Option(
-        False, "--skip-without-bert-ner", help="A pipeline without bert_ner is not an error: warn, write a note, exit 0 (for workflows that switch heads)"
+        False,
+        "--skip-without-bert-ner",
+        help="A pipeline without bert_ner is not an error: warn, write a note, exit 0 (for workflows that switch heads)",
     ),
     fit: bool = typer.Option(
-        False, "--fit-temperature", help="Fit bert_ner's temperature on this data (log loss) and report calibration before and after"
+        False,
+        "--fit-temperature",
+        help="Fit bert_ner's temperature on this data (log loss) and report calibration before and after",
     ),
     update_model: bool = typer.Option(
-        False, "--update-model", help="With --fit-temperature: write the fitted temperature into MODEL/config.cfg (MODEL must be a directory)"
+        False,
+        "--update-model",
+        help="With --fit-temperature: write the fitted temperature into MODEL/config.cfg (MODEL must be a directory)",
     ),
 ) -> None:
     """How well `bert_ner` entity confidences are calibrated: reliability table, ECE and MCE.
@@ -33,8 +39,8 @@ def calibrate_cli(
     calibrated on this data (use dev, not test); --update-model saves it in the
     pipeline, so it ships with `spacy package`. Entities and F1 do not change.
     """
-    from spacy_bert_ner.tools.calibrate import calibrate_pipeline, fit_pipeline_temperature, has_bert_ner
-    from spacy_bert_ner.tools.scoring import machine_description, today
+    from spacy_bert_ner.evaluation.calibrate import calibrate_pipeline, fit_pipeline_temperature, has_bert_ner
+    from spacy_bert_ner.evaluation.scoring import machine_description, today
 
     if update_model and not fit:
         fail(ValueError("--update-model needs --fit-temperature"))

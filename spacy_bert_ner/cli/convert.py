@@ -10,19 +10,29 @@ from spacy_bert_ner.errors import InputError
 
 @app.command("convert")
 def convert_cli(
-    input_path: Path = typer.Argument(..., help="CoNLL-style file, HF export (.jsonl/.json/.parquet) or GMB ner_dataset.csv[.gz]"),
+    input_path: Path = typer.Argument(
+        ..., help="CoNLL-style file, HF export (.jsonl/.json/.parquet) or GMB ner_dataset.csv[.gz]"
+    ),
     output_path: Path = typer.Argument(..., help="Output .spacy file, or a directory with --split"),
     format: Optional[str] = typer.Option(None, "--format", "-f", help="conll, hf or gmb (default: from the file name)"),
     scheme: Optional[str] = typer.Option(None, "--scheme", help="IOB1, IOB2 or BILOU (default: detected)"),
     strict: bool = typer.Option(False, "--strict", help="Fail on ill-formed tag sequences instead of repairing them"),
     n_sents: int = typer.Option(1, "--n-sents", "-n", help="Sentences per Doc (0: no limit)"),
-    by_document: bool = typer.Option(False, "--by-document", help="Docs never cross a -DOCSTART- boundary (use with -n 0 for one Doc per document)"),
-    split: Optional[str] = typer.Option(None, "--split", help="Fractions such as 0.8,0.1,0.1: write train/dev/test.spacy into OUTPUT"),
+    by_document: bool = typer.Option(
+        False, "--by-document", help="Docs never cross a -DOCSTART- boundary (use with -n 0 for one Doc per document)"
+    ),
+    split: Optional[str] = typer.Option(
+        None, "--split", help="Fractions such as 0.8,0.1,0.1: write train/dev/test.spacy into OUTPUT"
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the --split shuffle"),
     encoding: Optional[str] = typer.Option(None, "--encoding", help="Input encoding (default: utf-8; cp1252 for GMB)"),
     labels: Optional[str] = typer.Option(None, "--labels", help="Comma-separated label names for integer ner_tags"),
     report_path: Optional[Path] = typer.Option(None, "--report", help="Also write the counts as JSON"),
-    strip_control: bool = typer.Option(False, "--strip-control", help="Remove control characters (U+0000-U+001F but tab, U+007F, lone surrogates) from tokens instead of failing"),
+    strip_control: bool = typer.Option(
+        False,
+        "--strip-control",
+        help="Remove control characters (U+0000-U+001F but tab, U+007F, lone surrogates) from tokens instead of failing",
+    ),
 ) -> None:
     """Convert BIO-tagged data to spaCy's DocBin format, keeping the words exactly."""
     from spacy_bert_ner.formats.convert import convert
@@ -55,10 +65,7 @@ def convert_cli(
 def print_conversion(report) -> None:
     """The counts of a :class:`~spacy_bert_ner.formats.convert.ConversionReport` and its first repairs."""
     for part in report.parts:
-        msg.good(
-            f"{part.path}: {part.docs} docs, {part.sentences} sentences, {part.tokens} tokens, "
-            f"{part.n_entities} entities"
-        )
+        msg.good(f"{part.path}: {part.docs} docs, {part.sentences} sentences, {part.tokens} tokens, {part.n_entities} entities")
     total = report.entities
     msg.info(
         f"{report.input} ({report.format}, {report.scheme}): {report.sentences} sentences, "

@@ -9,12 +9,12 @@ from spacy_bert_ner.cli._util import app, fail
 
 @app.command("ensemble")
 def ensemble_cli(
-    output_dir: Path = typer.Argument(..., help="Where to save the ensemble pipeline"),
     models: List[Path] = typer.Argument(..., help="Two or more trained pipelines ending with bert_ner, with the same labels"),
+    output_dir: Path = typer.Argument(..., help="Where to save the ensemble pipeline"),
 ) -> None:
     """Join trained bert_ner pipelines into one that averages their tag
     probabilities at prediction time (an ensemble: N models' cost)."""
-    from spacy_bert_ner.tools.combine import ensemble_pipelines
+    from spacy_bert_ner.training.combine import ensemble_pipelines
 
     try:
         ensemble_pipelines(models, output_dir)

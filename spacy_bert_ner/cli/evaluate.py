@@ -15,7 +15,11 @@ def evaluate_cli(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Metrics JSON"),
     markdown: Optional[Path] = typer.Option(None, "--markdown", help="Metrics as a Markdown table"),
     train_log: Optional[Path] = typer.Option(None, "--train-log", help="JSONL training log, for steps and training time"),
-    members_json: Optional[Path] = typer.Option(None, "--members-json", help="members.json of `spacy-bert-ner train`, for its members' steps and training time (instead of --train-log)"),
+    members_json: Optional[Path] = typer.Option(
+        None,
+        "--members-json",
+        help="members.json of `spacy-bert-ner train`, for its members' steps and training time (instead of --train-log)",
+    ),
     config_name: Optional[str] = typer.Option(None, "--config-name", help="Config the model was trained with (recorded)"),
     command: Optional[str] = typer.Option(None, "--command", help="The command that reproduces this result (recorded)"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU"),
@@ -23,9 +27,9 @@ def evaluate_cli(
     runtime: Optional[str] = typer.Option(None, "--runtime", "-r", help=RUNTIME_HELP),
 ) -> None:
     """Entity-level precision, recall and F1, overall and per label, on gold tokens."""
+    from spacy_bert_ner.evaluation.evaluate import evaluate
+    from spacy_bert_ner.evaluation.scoring import markdown_table
     from spacy_bert_ner.project.members import member_logs
-    from spacy_bert_ner.tools.evaluate import evaluate
-    from spacy_bert_ner.tools.scoring import markdown_table
 
     try:
         logs = member_logs(members_json) if members_json else train_log

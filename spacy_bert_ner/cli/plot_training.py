@@ -4,7 +4,7 @@ import typer
 from wasabi import msg
 
 from spacy_bert_ner.cli._util import app, fail
-from spacy_bert_ner.errors import InputError
+from spacy_bert_ner.errors import InputError, MissingDependency
 
 
 @app.command("plot-training")
@@ -13,7 +13,7 @@ def plot_training_cli(
     output_path: Path = typer.Argument(..., help="PNG file"),
 ) -> None:
     """Plot the dev score and the training losses against the step (needs matplotlib)."""
-    from spacy_bert_ner.tools.report import MissingDependency, plot_training
+    from spacy_bert_ner.evaluation.plots import plot_training
 
     try:
         plot_training(train_log, output_path)

@@ -11,7 +11,7 @@ from spacy_bert_ner.errors import InputError
 @app.command("predict")
 def predict_cli(
     model: str = typer.Argument(..., help="Pipeline directory or installed package name"),
-    input_path: Path = typer.Argument(..., help=".txt (one document per line), .jsonl ({\"text\": ...} per line) or .spacy"),
+    input_path: Path = typer.Argument(..., help='.txt (one document per line), .jsonl ({"text": ...} per line) or .spacy'),
     output_path: Path = typer.Argument(..., help=".jsonl (input record + entities) or .spacy"),
     batch_size: int = typer.Option(64, "--batch-size", "-b", help="Documents per nlp.pipe batch"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU"),
@@ -19,8 +19,16 @@ def predict_cli(
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)"),
     runtime: Optional[str] = typer.Option(None, "--runtime", "-r", help=RUNTIME_HELP),
     buffer: int = typer.Option(2048, "--buffer", help="Records read at a time and sorted by length into batches"),
-    resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue the OUTPUT.partial of an interrupted run of the same command"),
-    processes: int = typer.Option(1, "--processes", "-n", min=1, help="Worker processes, each with its own model and a share of the cores as threads (1: this process annotates)"),
+    resume: bool = typer.Option(
+        True, "--resume/--no-resume", help="Continue the OUTPUT.partial of an interrupted run of the same command"
+    ),
+    processes: int = typer.Option(
+        1,
+        "--processes",
+        "-n",
+        min=1,
+        help="Worker processes, each with its own model and a share of the cores as threads (1: this process annotates)",
+    ),
 ) -> None:
     """Find entities in raw text and write them as JSON Lines or a .spacy file.
 
@@ -29,7 +37,7 @@ def predict_cli(
     the same command again continues from there. Empty lines of a .txt input
     are kept as records with no entities, so lines match.
     """
-    from spacy_bert_ner.tools.predict import check_paths, load_tokenizer, predict_file
+    from spacy_bert_ner.inference.predict import check_paths, load_tokenizer, predict_file
 
     try:
         check_paths(input_path, output_path)
@@ -49,8 +57,19 @@ def predict_cli(
     else:
         nlp = load_pipeline(model, None, gpu_id, runtime)
     try:
-        stats = predict_file(nlp, input_path, output_path, batch_size=batch_size, skip_errors=skip_errors, progress=progress,
-                             buffer=buffer, resume=resume, processes=processes, model=model, runtime=runtime)
+        stats = predict_file(
+            nlp,
+            input_path,
+            output_path,
+            batch_size=batch_size,
+            skip_errors=skip_errors,
+            progress=progress,
+            buffer=buffer,
+            resume=resume,
+            processes=processes,
+            model=model,
+            runtime=runtime,
+        )
     except InputError as e:
         msg.warn(f"Records before the error are in {output_path}.partial")
         fail(e)

@@ -25,7 +25,9 @@ def prepare_cli(
     from spacy_bert_ner.project.prepare import prepare
 
     try:
-        reports = prepare(dataset, assets, output_dir, train=train, dev=dev, test=test, split=split, seed=seed, n_sents=n_sents, limit=limit)
+        reports = prepare(
+            dataset, assets, output_dir, train=train, dev=dev, test=test, split=split, seed=seed, n_sents=n_sents, limit=limit
+        )
     except (InputError, ValueError, FileNotFoundError) as e:
         fail(e)
     for report in reports:

@@ -17,8 +17,11 @@ def report_cli(
     batch_size: int = typer.Option(64, "--batch-size", "-b"),
 ) -> None:
     """Error analysis: per-label P/R/F1, error types, confusion matrix, plots and a displaCy page of the worst errors."""
-    from spacy_bert_ner.tools.report import MissingDependency, error_table, require_matplotlib, write_report
-    from spacy_bert_ner.tools.scoring import markdown_table
+    from spacy_bert_ner.errors import MissingDependency
+    from spacy_bert_ner.evaluation.errors import error_table
+    from spacy_bert_ner.evaluation.plots import require_matplotlib
+    from spacy_bert_ner.evaluation.report import write_report
+    from spacy_bert_ner.evaluation.scoring import markdown_table
 
     if plots:
         try:
@@ -26,7 +29,9 @@ def report_cli(
         except MissingDependency as e:
             fail(e)
     nlp = load_pipeline(model, data_path, gpu_id)
-    analysis = write_report(nlp, data_path, output_dir, batch_size=batch_size, n_examples=examples, plots=plots, title=f"{model} on {data_path}")
+    analysis = write_report(
+        nlp, data_path, output_dir, batch_size=batch_size, n_examples=examples, plots=plots, title=f"{model} on {data_path}"
+    )
     print(markdown_table(analysis["scores"]))
     print(error_table(analysis))
     msg.good(f"Report in {output_dir}", ", ".join(Path(f).name for f in analysis["files"]))

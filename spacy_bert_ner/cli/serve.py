@@ -5,6 +5,7 @@ from wasabi import msg
 
 from spacy_bert_ner.cli._util import RUNTIME_HELP, app, fail
 
+
 def _check_model(model: str) -> None:
     from pathlib import Path
 
@@ -24,12 +25,16 @@ def serve_cli(
     max_documents: int = typer.Option(64, "--max-documents", help="Documents per request (413 above)"),
     max_characters: int = typer.Option(10_000, "--max-characters", help="Characters per document (422 above)"),
     max_request_bytes: int = typer.Option(1_048_576, "--max-request-bytes", help="Bytes per request body (413 above)"),
-    max_queue_documents: int = typer.Option(1024, "--max-queue", help="Documents waiting for the model (429 with Retry-After above)"),
+    max_queue_documents: int = typer.Option(
+        1024, "--max-queue", help="Documents waiting for the model (429 with Retry-After above)"
+    ),
     max_batch_documents: int = typer.Option(64, "--batch-documents", help="Documents per model batch, gathered across requests"),
     max_batch_words: int = typer.Option(4096, "--batch-words", help="Words per model batch"),
     max_wait_ms: float = typer.Option(5.0, "--max-wait-ms", help="How long a batch waits for more documents to join"),
     request_timeout_s: float = typer.Option(30.0, "--timeout", help="Seconds before a request gets 504"),
-    shutdown_timeout_s: float = typer.Option(30.0, "--shutdown-timeout", min=0, help="On SIGTERM/SIGINT, seconds to finish the requests already accepted"),
+    shutdown_timeout_s: float = typer.Option(
+        30.0, "--shutdown-timeout", min=0, help="On SIGTERM/SIGINT, seconds to finish the requests already accepted"
+    ),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn's log level"),
 ) -> None:
     """Serve the model over HTTP: POST /v1/ner, GET /health, /ready, /info,
@@ -40,9 +45,14 @@ def serve_cli(
         require_serve()
         _check_model(model)
         settings = ServeSettings(
-            max_documents=max_documents, max_characters=max_characters, max_request_bytes=max_request_bytes,
-            max_queue_documents=max_queue_documents, max_batch_documents=max_batch_documents,
-            max_batch_words=max_batch_words, max_wait_ms=max_wait_ms, request_timeout_s=request_timeout_s,
+            max_documents=max_documents,
+            max_characters=max_characters,
+            max_request_bytes=max_request_bytes,
+            max_queue_documents=max_queue_documents,
+            max_batch_documents=max_batch_documents,
+            max_batch_words=max_batch_words,
+            max_wait_ms=max_wait_ms,
+            request_timeout_s=request_timeout_s,
             shutdown_timeout_s=shutdown_timeout_s,
         )
         if runtime is not None:
@@ -58,5 +68,11 @@ def serve_cli(
 
         torch.set_num_threads(threads)
     msg.info(f"Serving {model} on http://{host}:{port} (the model loads in the background; GET /ready says when it is ready)")
-    uvicorn.run(create_app(model, settings, runtime), host=host, port=port, log_level=log_level,
-                timeout_graceful_shutdown=settings.shutdown_timeout_s, server_header=False)
+    uvicorn.run(
+        create_app(model, settings, runtime),
+        host=host,
+        port=port,
+        log_level=log_level,
+        timeout_graceful_shutdown=settings.shutdown_timeout_s,
+        server_header=False,
+    )

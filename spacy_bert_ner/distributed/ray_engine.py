@@ -5,7 +5,7 @@ streams the file's records in blocks with the same ids and error records as
 the local engine (:mod:`spacy_bert_ner.formats.records`). ``map_batches`` runs
 :class:`RayAnnotator` on an actor pool: each actor loads the pipeline once,
 with ``torch`` threads = its CPUs (and on its GPU when it has one), and turns a
-block of records into output rows (:func:`spacy_bert_ner.tools.annotate.annotate_records`).
+block of records into output rows (:func:`spacy_bert_ner.inference.annotate.annotate_records`).
 The rows are written as Parquet or JSON files into the output folder. Ray does
 the scheduling, the back-pressure (the corpus streams through; it is never
 held whole) and the retries: an actor that dies is restarted and its block
@@ -20,31 +20,33 @@ cpus_per_worker``, or the actors hold every CPU and nothing reads. The local
 cluster started for a run has one logical CPU more than the actors need (or
 than the machine has).
 """
+
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
+from spacy_bert_ner.errors import require_extra
 from spacy_bert_ner.formats.records import output_schema, read_records
 from spacy_bert_ner.formats.splits import group
-from spacy_bert_ner.tools.annotate import AnnotateStats, output_stats
+from spacy_bert_ner.inference.annotate import AnnotateStats, output_stats
 
-RAY_EXTRA = "pip install 'spacy-bert-ner[ray]'"
 IO_CPUS = 0.25
 
 
 def require_ray() -> Any:
-    try:
-        import ray
-        import ray.data  # noqa: F401
-    except ImportError as error:
-        raise ImportError(f"--engine ray needs Ray Data ({error}): {RAY_EXTRA}") from None
+    """The ``ray`` module, or :class:`~spacy_bert_ner.errors.MissingDependency` naming the extra."""
+    require_extra("ray", ("ray", "ray.data"), "--engine ray")
+    import ray
+
     return ray
 
 
 class RayAnnotator:
     """A Ray Data actor: one loaded pipeline, output rows for each block of records."""
 
-    def __init__(self, model: str, threads: int = 1, runtime: Optional[str] = None, batch_size: int = 64, use_gpu: bool = False) -> None:
+    def __init__(
+        self, model: str, threads: int = 1, runtime: Optional[str] = None, batch_size: int = 64, use_gpu: bool = False
+    ) -> None:
         import spacy
         import torch
 
@@ -61,7 +63,7 @@ class RayAnnotator:
     def __call__(self, batch: Any) -> Any:
         import pyarrow as pa
 
-        from spacy_bert_ner.tools.annotate import annotate_records
+        from spacy_bert_ner.inference.annotate import annotate_records
 
         rows = annotate_records(self.nlp, batch.to_pylist(), self.batch_size)
         return pa.Table.from_pylist(rows, schema=output_schema())
@@ -83,11 +85,14 @@ def records_datasource(files: Sequence[Path], block_records: int = 1000) -> Any:
         def estimate_inmemory_data_size(self) -> Optional[int]:
             return sum(Path(p).stat().st_size for p in files)
 
-        def get_read_tasks(self, parallelism: int, per_task_row_limit: Optional[int] = None, data_context: Any = None) -> List[Any]:
+        def get_read_tasks(
+            self, parallelism: int, per_task_row_limit: Optional[int] = None, data_context: Any = None
+        ) -> List[Any]:
             tasks = []
             for path in files:
-                metadata = BlockMetadata(num_rows=None, size_bytes=Path(path).stat().st_size, exec_stats=None,
-                                         input_files=[str(path)])
+                metadata = BlockMetadata(
+                    num_rows=None, size_bytes=Path(path).stat().st_size, exec_stats=None, input_files=[str(path)]
+                )
                 tasks.append(ReadTask(lambda path=path: read_file(Path(path)), metadata))
             return tasks
 
@@ -124,16 +129,28 @@ def annotate_ray(
             import os
 
             cpus = max(os.cpu_count() or 1, int(workers * cpus_per_worker + 0.999)) + 1
-            ray.init(**{"num_cpus": cpus, "include_dashboard": False, "log_to_driver": False,
-                        "_node_ip_address": "127.0.0.1", **(init_args or {})})  # a one-machine cluster on loopback
+            ray.init(
+                **{
+                    "num_cpus": cpus,
+                    "include_dashboard": False,
+                    "log_to_driver": False,
+                    "_node_ip_address": "127.0.0.1",
+                    **(init_args or {}),
+                }
+            )  # a one-machine cluster on loopback
             started = True
     try:
         start = time.perf_counter()
         dataset = ray.data.read_datasource(records_datasource(list(files), block_records), num_cpus=IO_CPUS)
         dataset = dataset.map_batches(
             RayAnnotator,
-            fn_constructor_kwargs={"model": str(model), "threads": int(max(1, cpus_per_worker)), "runtime": runtime,
-                                   "batch_size": batch_size, "use_gpu": gpus_per_worker > 0},
+            fn_constructor_kwargs={
+                "model": str(model),
+                "threads": int(max(1, cpus_per_worker)),
+                "runtime": runtime,
+                "batch_size": batch_size,
+                "use_gpu": gpus_per_worker > 0,
+            },
             batch_size=None,  # one block of records at a time
             batch_format="pyarrow",
             concurrency=workers,

@@ -1,11 +1,12 @@
 """CoNLL-style column files: token first, NER tag last, blank line between
 sentences, ``-DOCSTART-`` lines between documents."""
+
 from pathlib import Path
 from typing import Iterator, List, Optional, Union
 
 from spacy_bert_ner.errors import InputError
-from spacy_bert_ner.formats.sentence import Sentence
 from spacy_bert_ner.formats.io import iter_lines
+from spacy_bert_ner.formats.sentence import Sentence
 
 DOCSTART = "-DOCSTART-"
 
@@ -59,9 +60,7 @@ def read_conll(path: Union[str, Path], encoding: str = "utf-8") -> Iterator[Sent
             seen_any = True
             continue
         if len(cols) < 2:
-            raise InputError(
-                path, number, f"expected at least 2 columns (token and NER tag), found {len(cols)}: {line!r}"
-            )
+            raise InputError(path, number, f"expected at least 2 columns (token and NER tag), found {len(cols)}: {line!r}")
         if n_cols is None:
             n_cols, first_cols_line = len(cols), number
         elif len(cols) != n_cols:

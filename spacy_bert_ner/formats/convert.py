@@ -1,4 +1,5 @@
 """Convert BIO-tagged files to spaCy DocBin files: read → scheme → Docs → write."""
+
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -6,12 +7,12 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from spacy.vocab import Vocab
 
-from spacy_bert_ner.formats.splits import group, split_items
-from spacy_bert_ner.formats.docbin import make_doc, write_docbin
 from spacy_bert_ner.errors import InputError
+from spacy_bert_ner.formats.docbin import make_doc, write_docbin
 from spacy_bert_ner.formats.read import detect_format, read_sentences
-from spacy_bert_ner.formats.sentence import Sentence
 from spacy_bert_ner.formats.schemes import SCHEMES, SchemeStats, Span, TagError, tags_to_spans
+from spacy_bert_ner.formats.sentence import Sentence
+from spacy_bert_ner.formats.splits import group, split_items
 
 
 @dataclass
@@ -145,7 +146,9 @@ def convert(
     fmt = format or detect_format(input_path)
     sentences = list(read_sentences(input_path, fmt, encoding=encoding, label_names=label_names, strip_control=strip_control))
     if not sentences:
-        raise InputError(input_path, None, "no sentences found: the file holds no token lines (only blank lines or document separators?)")
+        raise InputError(
+            input_path, None, "no sentences found: the file holds no token lines (only blank lines or document separators?)"
+        )
     used_scheme, decoded, repairs = decode_sentences(sentences, scheme, strict)
     if split:
         out_dir = Path(output_path)

@@ -3,10 +3,12 @@
 Sentence(s) + spans → Doc (gold words, ``doc.ents``, sentence starts) →
 DocBin on disk (atomic write) → IOB2 column text again.
 """
+
 from pathlib import Path
 from typing import IO, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
-from spacy.tokens import Doc, DocBin, Span as SpacySpan
+from spacy.tokens import Doc, DocBin
+from spacy.tokens import Span as SpacySpan
 from spacy.vocab import Vocab
 
 from spacy_bert_ner.formats.io import atomic_write

@@ -3,14 +3,15 @@
 Header ``Sentence #,Word,POS,Tag``; the ``Sentence #`` field is filled only on
 a sentence's first row; the bytes are Windows-1252; plain or gzipped.
 """
+
 import csv
 import io
 from pathlib import Path
 from typing import Iterator, List, Union
 
 from spacy_bert_ner.errors import InputError
-from spacy_bert_ner.formats.sentence import Sentence
 from spacy_bert_ner.formats.io import open_bytes
+from spacy_bert_ner.formats.sentence import Sentence
 
 HEADER = ["Sentence #", "Word", "POS", "Tag"]
 

@@ -5,13 +5,14 @@ Integer tags are mapped through ``label_names`` (the ``ClassLabel`` names).
 Records that look like WikiANN (``langs``/``spans`` columns) get the WikiANN
 names by default.
 """
+
 import json
 from pathlib import Path
 from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
 
 from spacy_bert_ner.errors import InputError
-from spacy_bert_ner.formats.sentence import Sentence
 from spacy_bert_ner.formats.io import iter_lines, open_bytes
+from spacy_bert_ner.formats.sentence import Sentence
 
 WIKIANN_LABELS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
 
@@ -87,9 +88,7 @@ def read_hf(
                     if "langs" in rec or "spans" in rec:
                         names = list(WIKIANN_LABELS)
                     else:
-                        raise InputError(
-                            path, number, "integer tags need label names: pass --labels O,B-PER,I-PER,..."
-                        )
+                        raise InputError(path, number, "integer tags need label names: pass --labels O,B-PER,I-PER,...")
                 if not 0 <= t < len(names):
                     raise InputError(path, number, f"tag id {t} is out of range for {len(names)} label names")
                 tags.append(names[t])

@@ -1,4 +1,5 @@
 """Opening text files, gzip or not, with decoding errors that name the line."""
+
 import codecs
 import gzip
 import os
@@ -37,7 +38,7 @@ def _first_bad_line(path: Union[str, Path], encoding: str) -> Tuple[int, str]:
             try:
                 raw.decode(encoding)
             except UnicodeDecodeError as e:
-                return i, f"byte {raw[e.start:e.start + 1]!r} at column {e.start + 1} is not valid {encoding}"
+                return i, f"byte {raw[e.start : e.start + 1]!r} at column {e.start + 1} is not valid {encoding}"
     return 0, "undecodable bytes"
 
 

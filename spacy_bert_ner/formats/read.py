@@ -1,6 +1,7 @@
 """Reading any supported file into :class:`~spacy_bert_ner.formats.sentence.Sentence`
 objects: the format comes from the file name or is given. Readers know formats
 and line numbers, nothing about spaCy."""
+
 from pathlib import Path
 from typing import Iterator, Optional, Sequence, Union
 
@@ -76,7 +77,8 @@ def check_tokens(sentence: Sentence, strip_control: bool = False) -> Sentence:
         line = sentence.lines[i] if i < len(sentence.lines) else None
         if not strip_control:
             raise InputError(
-                sentence.path, line,
+                sentence.path,
+                line,
                 f"token {word!r} contains the control character U+{ord(bad):04X} (use --strip-control to remove such characters)",
             )
         cleaned = "".join(c for c in word if not _is_control(c))

@@ -8,6 +8,7 @@ record that cannot be used (a line that is not UTF-8 or not JSON, no
 it is reported and never silently lost. A record without an ``id`` gets
 ``FILE:LINE`` (JSON Lines) or ``FILE:ROW`` (Parquet, counted from 1).
 """
+
 import glob as globlib
 import json
 from pathlib import Path
@@ -45,9 +46,9 @@ def _record(path: Path, where: int, value: Any) -> Record:
     record_id = value.get("id")
     record_id = default_id if record_id is None else str(record_id)
     if "text" not in value or value["text"] is None:
-        return {"id": record_id, "text": None, "error": "no \"text\""}
+        return {"id": record_id, "text": None, "error": 'no "text"'}
     if not isinstance(value["text"], str):
-        return {"id": record_id, "text": None, "error": f"\"text\" must be a string, got {type(value['text']).__name__}"}
+        return {"id": record_id, "text": None, "error": f'"text" must be a string, got {type(value["text"]).__name__}'}
     return {"id": record_id, "text": value["text"], "error": None}
 
 
@@ -99,8 +100,6 @@ def iter_records(files: List[Path], skip: int = 0) -> Iterator[Record]:
             k += 1
 
 
-
-
 OUTPUT_FIELDS = ("id", "status", "start_char", "end_char", "label", "text", "confidence", "words", "error")
 
 
@@ -109,13 +108,30 @@ def output_schema():
     document without entities (``status`` ``no_entities``) or with an error."""
     import pyarrow as pa
 
-    return pa.schema([
-        ("id", pa.string()), ("status", pa.string()), ("start_char", pa.int64()), ("end_char", pa.int64()),
-        ("label", pa.string()), ("text", pa.string()), ("confidence", pa.float64()), ("words", pa.int64()),
-        ("error", pa.string()),
-    ])
+    return pa.schema(
+        [
+            ("id", pa.string()),
+            ("status", pa.string()),
+            ("start_char", pa.int64()),
+            ("end_char", pa.int64()),
+            ("label", pa.string()),
+            ("text", pa.string()),
+            ("confidence", pa.float64()),
+            ("words", pa.int64()),
+            ("error", pa.string()),
+        ]
+    )
 
 
 def empty_row(record_id: str, status: str, words: int = 0, error: Optional[str] = None) -> Record:
-    return {"id": record_id, "status": status, "start_char": None, "end_char": None, "label": None, "text": None,
-            "confidence": None, "words": words, "error": error}
+    return {
+        "id": record_id,
+        "status": status,
+        "start_char": None,
+        "end_char": None,
+        "label": None,
+        "text": None,
+        "confidence": None,
+        "words": words,
+        "error": error,
+    }

@@ -5,6 +5,7 @@ Decoding follows conlleval/seqeval's default behaviour for sequences that are
 not well formed: an ``I-X`` (or ``L-X``/``E-X``) that does not continue an
 ``X`` entity starts a new entity.
 """
+
 from dataclasses import dataclass, field
 from typing import Iterable, List, Optional, Sequence, Tuple
 
@@ -32,9 +33,7 @@ def split_tag(tag: str) -> Tuple[str, str]:
         return "O", ""
     if len(tag) > 2 and tag[1] in "-_" and tag[0] in _ROLE:
         return tag[0], tag[2:]
-    raise ValueError(
-        f"unknown tag {tag!r}: expected 'O' or a prefix B-, I-, L-, E-, U- or S- followed by a label"
-    )
+    raise ValueError(f"unknown tag {tag!r}: expected 'O' or a prefix B-, I-, L-, E-, U- or S- followed by a label")
 
 
 @dataclass

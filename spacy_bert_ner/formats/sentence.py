@@ -1,4 +1,5 @@
 """What every format reader yields: a :class:`Sentence` with its source lines."""
+
 from dataclasses import dataclass, field
 from typing import List, Optional
 

@@ -1,7 +1,7 @@
 """Splitting sentences into train/dev/test and grouping sentences into Docs."""
+
 import random
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, TypeVar
-
 
 T = TypeVar("T")
 

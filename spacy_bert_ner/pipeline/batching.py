@@ -7,6 +7,7 @@ shortest first, and yields the results in the original order. Memory is
 bounded by the buffer; after each buffer the memory PyTorch freed is given
 back to the system (:func:`spacy_bert_ner.runtime.memory.release_memory`).
 """
+
 from typing import Any, Iterable, Iterator, List, Tuple, Union
 
 from spacy.language import Language

@@ -5,6 +5,7 @@ softmax over BILUO tags; constrained Viterbi turns the probabilities into a
 valid tag sequence, so ``doc.ents`` is always well formed. Every entity gets a
 confidence in [0, 1].
 """
+
 from itertools import islice
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -212,8 +213,7 @@ class BertNER(TrainablePipe):
             return 0
         if self._output_layer().has_param("W"):
             raise ValueError(
-                f"cannot add label {label!r} to the initialized component {self.name!r}; "
-                "pass all labels to initialize() instead"
+                f"cannot add label {label!r} to the initialized component {self.name!r}; pass all labels to initialize() instead"
             )
         self.cfg["labels"] = sorted(set(self.cfg["labels"]) | {label})
         self.vocab.strings.add(label)
@@ -254,9 +254,7 @@ class BertNER(TrainablePipe):
         """The probabilities as a float64 numpy array, and the tag ids of the best valid sequence."""
         probs_np = numpy.asarray(self.model.ops.to_numpy(probs), dtype="float64")
         if probs_np.shape != (len(doc), len(self.tags)):
-            raise ValueError(
-                f"{self.name}: expected scores of shape {(len(doc), len(self.tags))}, got {probs_np.shape}"
-            )
+            raise ValueError(f"{self.name}: expected scores of shape {(len(doc), len(self.tags))}, got {probs_np.shape}")
         sent_starts = [bool(t.is_sent_start) for t in doc] if doc.has_annotation("SENT_START") else None
         return probs_np, self.decoder.decode_probs(probs_np, sent_starts)
 

@@ -12,6 +12,7 @@ so every decoded sequence converts to a well-formed list of entities.
 Everything here is plain numpy on the CPU; callers convert device arrays
 first (``model.ops.to_numpy``).
 """
+
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy
@@ -205,7 +206,6 @@ def tags_to_entities(tags: Sequence[str]) -> List[TagSpan]:
     if open_label is not None:
         raise ValueError(f"invalid BILUO sequence: entity {open_label!r} not closed")
     return entities
-
 
 
 def tag_index(tags: Sequence[str]) -> Dict[str, int]:

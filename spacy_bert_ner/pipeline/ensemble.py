@@ -9,12 +9,13 @@ that component runs each member's components in turn, averages the members'
 ``nlp.pipe_names`` is ``["bert_ner"]``, ``spacy package`` ships the members
 with it, and the evaluation, calibration and report commands treat it as a
 ``bert_ner``. Building one from trained pipelines is
-``spacy_bert_ner.tools.combine.ensemble_pipelines``.
+``spacy_bert_ner.training.combine.ensemble_pipelines``.
 
-Unlike a weight average (``spacy_bert_ner.tools.combine``, one model's cost), an ensemble of
+Unlike a weight average (``spacy_bert_ner.training.combine``, one model's cost), an ensemble of
 N members costs N times one model at prediction time; the members need not
 share a start.
 """
+
 import weakref
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
@@ -26,7 +27,14 @@ from spacy.util import ensure_path
 from thinc.api import Model
 from thinc.types import Floats2d
 
-from spacy_bert_ner.pipeline.bert_ner import ASSIGNS, DECODING_CONFIG, DEFAULT_SPANS_KEY, SCORE_WEIGHTS, BertNER, register_extensions
+from spacy_bert_ner.pipeline.bert_ner import (
+    ASSIGNS,
+    DECODING_CONFIG,
+    DEFAULT_SPANS_KEY,
+    SCORE_WEIGHTS,
+    BertNER,
+    register_extensions,
+)
 
 ENSEMBLE_FACTORY = "bert_ner_ensemble"
 MEMBER_PREFIX = "member{k}_"
@@ -50,7 +58,13 @@ def make_bert_ner_ensemble(
 ) -> "BertNEREnsemble":
     """Create a ``bert_ner_ensemble`` component (see :class:`BertNEREnsemble`)."""
     return BertNEREnsemble(
-        nlp, name, members, threshold=threshold, temperature=temperature, spans_key=spans_key, scorer=scorer,
+        nlp,
+        name,
+        members,
+        threshold=threshold,
+        temperature=temperature,
+        spans_key=spans_key,
+        scorer=scorer,
         keep_trf_data=keep_trf_data,
     )
 

@@ -1,5 +1,6 @@
 """Registered layers of the ``bert_ner`` model: the listener with casing
 features beside it, and the token classifier (token vectors → tag probabilities)."""
+
 from typing import Callable, List, Optional, Tuple
 
 from spacy.tokens import Doc
@@ -75,10 +76,7 @@ def _concat_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List
     ops = model.ops
     width_a = next((x.shape[1] for x in Xa if x.shape[0]), listener.get_dim("nO") if listener.has_dim("nO") else 0)
     shapes_a = [x.shape for x in Xa]
-    Y = [
-        ops.xp.hstack((xa if xa.shape[0] else ops.alloc2f(xb.shape[0], width_a), xb))
-        for xa, xb in zip(Xa, Xb)
-    ]
+    Y = [ops.xp.hstack((xa if xa.shape[0] else ops.alloc2f(xb.shape[0], width_a), xb)) for xa, xb in zip(Xa, Xb)]
 
     def backprop(dY: List[Floats2d]) -> List[Doc]:
         dXa = [dy[:, :width_a] if shape[0] else ops.alloc2f(*shape) for dy, shape in zip(dY, shapes_a)]

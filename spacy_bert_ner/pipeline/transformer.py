@@ -3,6 +3,7 @@ MiniLM), and spacy-transformers' ``TransformerModel.v3`` with what it lacks: the
 input's casing as token type ids (``case_types``) and a choice of how it runs
 at inference (``runtime``: fp32, int8, ONNX Runtime; see
 :mod:`spacy_bert_ner.runtime`)."""
+
 from functools import partial
 from typing import Any, Callable, List, Optional, Tuple
 
@@ -164,7 +165,7 @@ def _forward(model: Model, docs: List[Doc], is_train: bool, case_types: bool = F
     if is_train and runtime.runtime != "fp32":
         raise ValueError(
             f"the transformer runs with runtime {runtime.runtime!r}, which is for inference only: train with "
-            "[components.transformer.model] runtime = \"fp32\" (or spacy_bert_ner.runtime.set_runtime(nlp, \"fp32\"))"
+            '[components.transformer.model] runtime = "fp32" (or spacy_bert_ner.runtime.set_runtime(nlp, "fp32"))'
         )
     nested_spans = model.attrs["get_spans"](docs)
     flat_spans = [span for doc_spans in nested_spans for span in doc_spans]

@@ -1,6 +1,7 @@
 """Locating the datasets: a local folder named by ``SPACY_BERT_NER_DATA``
 (laid out like ``wikiann-en/*.tsv``, ``gmb-kaggle/ner_dataset.csv.gz``), or a
 download from the public URLs. Every file is checked against its sha256."""
+
 import hashlib
 import io
 import os
@@ -26,14 +27,22 @@ class DataFile:
     also: Tuple[str, ...] = ()  # other names readers accept (e.g. the zip `spacy project assets` fetches)
 
 
-_PANX = "https://raw.githubusercontent.com/KyGao/token-level-classification/348bb8f13d083635f92d12e7d6f41d7f0bfb69f1/download/panx"
+_PANX = (
+    "https://raw.githubusercontent.com/KyGao/token-level-classification/348bb8f13d083635f92d12e7d6f41d7f0bfb69f1/download/panx"
+)
 _GMB = "https://github.com/codingtime123/Named-Entity-Recognition-with-NLP/raw/bae7eccc99b1ca894587a959e3d1a707d7f0853a/ner_dataset.csv.zip"
 
 DATASETS: Dict[str, List[DataFile]] = {
     "wikiann-en": [
-        DataFile("wikiann-en/train.tsv", "28f5492d1cfd0be1b936a4d40a7d17568df66957a77fd608f94bd6c0862f27d8", f"{_PANX}/train-en.tsv"),
-        DataFile("wikiann-en/validation.tsv", "d70ce55d6e88b6c4cabcd8dbb927219c1dd4cd1c523ff045c7994527ce5fa782", f"{_PANX}/dev-en.tsv"),
-        DataFile("wikiann-en/test.tsv", "188a37dcd7320ef600e354b6cda3a3abe78ca8250e8a675facdcb81a188719cb", f"{_PANX}/test-en.tsv"),
+        DataFile(
+            "wikiann-en/train.tsv", "28f5492d1cfd0be1b936a4d40a7d17568df66957a77fd608f94bd6c0862f27d8", f"{_PANX}/train-en.tsv"
+        ),
+        DataFile(
+            "wikiann-en/validation.tsv", "d70ce55d6e88b6c4cabcd8dbb927219c1dd4cd1c523ff045c7994527ce5fa782", f"{_PANX}/dev-en.tsv"
+        ),
+        DataFile(
+            "wikiann-en/test.tsv", "188a37dcd7320ef600e354b6cda3a3abe78ca8250e8a675facdcb81a188719cb", f"{_PANX}/test-en.tsv"
+        ),
     ],
     "gmb": [
         DataFile(

@@ -2,7 +2,7 @@
 same start, each reading the training data in its own order, then combined
 into one pipeline by the mean of their weights (``combine="average"``) or as a
 prediction-time ensemble (``combine="ensemble"``), both from
-``spacy_bert_ner.tools.combine``.
+``spacy_bert_ner.training.combine``.
 
 The members share the config and ``[training] seed`` (so the same initial
 head). The config's training reader is ``spacy_bert_ner.ShuffledCorpus.v1``,
@@ -16,6 +16,7 @@ time than one.
 An ensemble costs one model per member at prediction time; the average
 costs one model.
 """
+
 import os
 import shutil
 import subprocess
@@ -27,8 +28,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 import srsly
 
 from spacy_bert_ner.errors import InputError
-from spacy_bert_ner.tools.combine import average_pipelines, ensemble_pipelines
-from spacy_bert_ner.tools.evaluate import load_train_log, train_log_summary
+from spacy_bert_ner.evaluation.evaluate import load_train_log, train_log_summary
+from spacy_bert_ner.training.combine import average_pipelines, ensemble_pipelines
 
 SHUFFLED_READER = "spacy_bert_ner.ShuffledCorpus.v1"
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -40,13 +41,38 @@ def member_command(config: Path, member_dir: Path, shuffle_seed: int, overrides:
     """The ``spacy train`` command line of one member (the config's own
     ``shuffle_seed`` for member 0, ``--corpora.train.shuffle_seed k`` for the others)."""
     command = [
-        sys.executable, "-m", "spacy", "train", str(config), "--output", str(member_dir), "--gpu-id", str(gpu_id),
+        sys.executable,
+        "-m",
+        "spacy",
+        "train",
+        str(config),
+        "--output",
+        str(member_dir),
+        "--gpu-id",
+        str(gpu_id),
         *overrides,
-        "--paths.train_log", str(member_dir / "train-log.jsonl"),
+        "--paths.train_log",
+        str(member_dir / "train-log.jsonl"),
     ]
     if shuffle_seed:
         command += ["--corpora.train.shuffle_seed", str(shuffle_seed)]
     return command
+
+
+def schedule_overrides(max_steps: int = 0, eval_frequency: int = 0) -> List[str]:
+    """``spacy train`` overrides for the schedule's length (``max_steps``: the
+    learning-rate schedule's ``total_steps``, which the configs' ``[training]
+    max_steps`` follows) and the dev evaluation interval; 0 keeps the config's
+    own value, so a workflow that leaves them at 0 trains exactly the config."""
+    for name, value in (("max_steps", max_steps), ("eval_frequency", eval_frequency)):
+        if value < 0:
+            raise ValueError(f"{name} must be 0 (the config's) or positive, got {value}")
+    overrides = []
+    if max_steps:
+        overrides += ["--training.optimizer.learn_rate.total_steps", str(max_steps)]
+    if eval_frequency:
+        overrides += ["--training.eval_frequency", str(eval_frequency)]
+    return overrides
 
 
 def check_train_reader(config: Path, members: int) -> None:
@@ -59,7 +85,7 @@ def check_train_reader(config: Path, members: int) -> None:
     reader = (load_config(config, interpolate=False).get("corpora", {}).get("train") or {}).get("@readers")
     if reader != SHUFFLED_READER:
         raise ValueError(
-            f"{config}: training {members} members needs [corpora.train] @readers = \"{SHUFFLED_READER}\" "
+            f'{config}: training {members} members needs [corpora.train] @readers = "{SHUFFLED_READER}" '
             f"(each member reads the data with its own shuffle_seed), got {reader!r}"
         )
 
@@ -107,8 +133,15 @@ def train_members(
         for k, member_dir in enumerate(member_dirs):
             member_dir.mkdir(parents=True, exist_ok=True)
             out = open(member_dir / "train.log", "w")
-            running.append((k, subprocess.Popen(member_command(config, member_dir, k, overrides, gpu_id), stdout=out,
-                                                stderr=subprocess.STDOUT, env=env), out))
+            running.append(
+                (
+                    k,
+                    subprocess.Popen(
+                        member_command(config, member_dir, k, overrides, gpu_id), stdout=out, stderr=subprocess.STDOUT, env=env
+                    ),
+                    out,
+                )
+            )
         log(f"Training {members} member(s) at once; their logs: {', '.join(str(d / 'train.log') for d in member_dirs)}")
         pending = list(running)
         while pending:
@@ -119,7 +152,9 @@ def train_members(
                 pending.remove((k, process, out))
                 if code != 0:
                     tail = "".join((member_dirs[k] / "train.log").read_text(errors="replace").splitlines(True)[-20:])
-                    raise RuntimeError(f"member {k} failed (exit code {code}); the end of {member_dirs[k] / 'train.log'}:\n{tail}")
+                    raise RuntimeError(
+                        f"member {k} failed (exit code {code}); the end of {member_dirs[k] / 'train.log'}:\n{tail}"
+                    )
                 log(f"member {k} done after {time.time() - start:.0f} s")
             time.sleep(1)
     finally:

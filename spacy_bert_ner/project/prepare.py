@@ -1,10 +1,11 @@
 """The train/dev/test layouts of the datasets the project knows."""
+
 from pathlib import Path
 from typing import List, Optional, Union
 
-from spacy_bert_ner.project.datasets import DATASETS, find_file
 from spacy_bert_ner.formats.convert import ConversionReport, convert
 from spacy_bert_ner.formats.splits import parse_split
+from spacy_bert_ner.project.datasets import DATASETS, find_file
 
 WIKIANN_SPLITS = {"train": "train.tsv", "dev": "validation.tsv", "test": "test.tsv"}
 

@@ -10,6 +10,7 @@ on a loaded one (:func:`set_runtime`). It never changes what is saved: the
 PyTorch model stays the fp32 model that was trained, and the int8 module or
 ONNX Runtime InferenceSession is built from it, lazily, beside it. Training needs ``fp32``.
 """
+
 from typing import Any, Dict, List, Optional, Union
 
 from spacy_bert_ner.runtime.state import RUNTIMES, RuntimeState, check_runtime

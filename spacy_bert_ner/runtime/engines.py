@@ -12,6 +12,7 @@ attention, bias + GELU, skip + layer norm) and runs it in an
 (``onnxruntime.quantization.quantize_dynamic``, per channel). ONNX files are
 built in a temporary folder at first use and kept in memory.
 """
+
 import copy
 import logging
 import tempfile
@@ -21,22 +22,15 @@ from typing import Any, Callable, Optional
 
 import numpy
 
-ONNX_EXTRA = "pip install 'spacy-bert-ner[onnx]'"
+from spacy_bert_ner.errors import require_extra
+
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
-class MissingDependency(ImportError):
-    pass
-
-
 def require(runtime: str) -> None:
-    """Raise :class:`MissingDependency` naming the extra when ``runtime`` needs what is not installed."""
+    """Raise :class:`~spacy_bert_ner.errors.MissingDependency` naming the extra when ``runtime`` needs what is not installed."""
     if runtime.startswith("onnx"):
-        try:
-            import onnx  # noqa: F401
-            import onnxruntime  # noqa: F401
-        except ImportError as error:
-            raise MissingDependency(f"runtime {runtime!r} needs onnxruntime and onnx ({error}): {ONNX_EXTRA}") from None
+        require_extra("onnx", ("onnxruntime", "onnx"), f"runtime {runtime!r}")
 
 
 def build_engine(runtime: str, hf_model: Any) -> Callable:
@@ -115,10 +109,15 @@ def optimize_onnx(source: Path, target: Path, hf_config: Any, quantize: bool) ->
     fused.save_model_to_file(str(fused_path))
     root = logging.getLogger()
     level = root.level
-    root.setLevel(logging.ERROR)  # the quantizer logs advice about static pre-processing, which dynamic quantization does not need
+    root.setLevel(
+        logging.ERROR
+    )  # the quantizer logs advice about static pre-processing, which dynamic quantization does not need
     try:
         quantize_dynamic(
-            str(fused_path), str(target), weight_type=QuantType.QInt8, per_channel=True,
+            str(fused_path),
+            str(target),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
         )
     finally:

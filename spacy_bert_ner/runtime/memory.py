@@ -9,10 +9,10 @@ after 700 steps: 2.7 GB → 1.3 GB resident). :func:`release_memory` asks glibc
 to return the free pages; the ``spacy_bert_ner.release_memory.v1`` training
 callback does it every few steps, and ``pipe_by_length`` after every buffer. Elsewhere (macOS, musl) it does nothing.
 """
+
 import ctypes
 import ctypes.util
 from typing import Callable, Optional
-
 
 _malloc_trim: Optional[Callable[[int], int]] = None
 _looked_up = False

@@ -1,4 +1,5 @@
 """The runtime setting a transformer model carries, and its lazily built engine."""
+
 from typing import Any, Callable, Optional
 
 from thinc.model import Model, deserialize_attr, serialize_attr

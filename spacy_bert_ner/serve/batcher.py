@@ -11,6 +11,7 @@ up, so under load batches fill by themselves. The wait is skipped when the
 last batch held a single document: with one client at a time nobody would
 join, and waiting would only add to its latency.
 """
+
 import asyncio
 import threading
 import time

@@ -1,5 +1,6 @@
 """Prometheus metrics of the service, on a registry of its own (one per app,
 so several apps in one process never share or clash)."""
+
 from typing import Any, Callable
 
 #: latency buckets, seconds: 5 ms to 30 s
@@ -17,14 +18,26 @@ class ServiceMetrics:
 
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.requests = Counter(f"{PREFIX}_requests", "HTTP requests answered, by endpoint and status code", ["endpoint", "status"], registry=r)
-        self.latency = Histogram(f"{PREFIX}_request_duration_seconds", "Time from a request's arrival to its answer, by endpoint", ["endpoint"], buckets=LATENCY_BUCKETS, registry=r)
+        self.requests = Counter(
+            f"{PREFIX}_requests", "HTTP requests answered, by endpoint and status code", ["endpoint", "status"], registry=r
+        )
+        self.latency = Histogram(
+            f"{PREFIX}_request_duration_seconds",
+            "Time from a request's arrival to its answer, by endpoint",
+            ["endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.documents = Counter(f"{PREFIX}_documents", "Documents annotated", registry=r)
         self.words = Counter(f"{PREFIX}_words", "Words (tokens) annotated", registry=r)
         self.entities = Counter(f"{PREFIX}_entities", "Entities found", registry=r)
         self.batches = Counter(f"{PREFIX}_batches", "Model batches run", registry=r)
-        self.batch_documents = Histogram(f"{PREFIX}_batch_documents", "Documents per model batch", buckets=BATCH_BUCKETS, registry=r)
-        self.batch_seconds = Histogram(f"{PREFIX}_batch_duration_seconds", "Time of one model batch", buckets=LATENCY_BUCKETS, registry=r)
+        self.batch_documents = Histogram(
+            f"{PREFIX}_batch_documents", "Documents per model batch", buckets=BATCH_BUCKETS, registry=r
+        )
+        self.batch_seconds = Histogram(
+            f"{PREFIX}_batch_duration_seconds", "Time of one model batch", buckets=LATENCY_BUCKETS, registry=r
+        )
         self.rejections = Counter(f"{PREFIX}_rejections", "Requests refused, by reason", ["reason"], registry=r)
         self.queue = Gauge(f"{PREFIX}_queue_documents", "Documents waiting for a model batch", registry=r)
         self.queue.set_function(waiting)

@@ -1,4 +1,5 @@
 """The limits and batching settings of the HTTP service, with their defaults."""
+
 import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Dict

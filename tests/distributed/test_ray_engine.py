@@ -1,5 +1,6 @@
 """Batch annotation on a local Ray cluster (loopback, 2 CPUs, no dashboard, a small object store):
 the same rows as the local engine, bad records reported, and no record lost or doubled when a worker dies."""
+
 import json
 import os
 import signal
@@ -12,17 +13,22 @@ import pytest
 import spacy
 
 from spacy_bert_ner.formats.records import expand_inputs
-from spacy_bert_ner.tools.annotate import annotate_local, read_output
+from spacy_bert_ner.inference.annotate import annotate_local, read_output
 
-from ..tools.test_annotate import expected_ids, write_corpus
+from ..inference.test_annotate import expected_ids, write_corpus
 
 ray = pytest.importorskip("ray") if not os.environ.get("CI") else __import__("ray")
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 1024 * 1024, log_to_driver=False,
-             _node_ip_address="127.0.0.1")  # loopback only
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        object_store_memory=100 * 1024 * 1024,
+        log_to_driver=False,
+        _node_ip_address="127.0.0.1",
+    )  # loopback only
     yield
     ray.shutdown()
 
@@ -84,9 +90,13 @@ def test_a_worker_killed_mid_run_loses_and_doubles_nothing(cluster, bert_ner_mod
                 ids.append(f"{f}-{k}")
                 out.write(json.dumps({"id": ids[-1], "text": f"anna works at acme in paris number {k} ."}) + "\n")
     result = {}
-    run = threading.Thread(target=lambda: result.update(
-        stats=annotate_ray(str(bert_ner_model), expand_inputs(folder), tmp_path / "out", workers=2, cpus_per_worker=0.5,
-                           block_records=200)))
+    run = threading.Thread(
+        target=lambda: result.update(
+            stats=annotate_ray(
+                str(bert_ner_model), expand_inputs(folder), tmp_path / "out", workers=2, cpus_per_worker=0.5, block_records=200
+            )
+        )
+    )
     run.start()
     killed, seen = None, set()
     deadline = time.time() + 120

@@ -1,4 +1,5 @@
 """Converting to DocBin and exporting back: counts, grouping, splits, errors, CLI."""
+
 import json
 
 import pytest
@@ -6,9 +7,9 @@ import spacy
 from typer.testing import CliRunner
 
 from spacy_bert_ner.cli import app
+from spacy_bert_ner.errors import InputError
 from spacy_bert_ner.formats.convert import convert
 from spacy_bert_ner.formats.docbin import read_docbin
-from spacy_bert_ner.errors import InputError
 
 from ..util import toy_sentences, write_conll
 
@@ -16,7 +17,9 @@ runner = CliRunner()
 
 
 def test_convert_keeps_words_ents_and_sentences(tmp_path):
-    src = write_conll(tmp_path / "a.tsv", [(["New", "York", "is", "big"], ["B-LOC", "I-LOC", "O", "O"]), (["Anna", "!"], ["B-PER", "O"])])
+    src = write_conll(
+        tmp_path / "a.tsv", [(["New", "York", "is", "big"], ["B-LOC", "I-LOC", "O", "O"]), (["Anna", "!"], ["B-PER", "O"])]
+    )
     report = convert(src, tmp_path / "a.spacy")
     assert (report.sentences, report.tokens, report.entities, report.scheme) == (2, 6, {"LOC": 1, "PER": 1}, "IOB2")
     docs = list(read_docbin(tmp_path / "a.spacy"))
@@ -92,13 +95,13 @@ def test_unknown_tag_names_file_and_line_and_writes_nothing(tmp_path):
 def test_split_is_deterministic_and_complete(tmp_path):
     src = write_conll(tmp_path / "a.tsv", toy_sentences(50))
     r1 = convert(src, tmp_path / "s1", split=(0.8, 0.1, 0.1), seed=3)
-    r2 = convert(src, tmp_path / "s2", split=(0.8, 0.1, 0.1), seed=3)
+    convert(src, tmp_path / "s2", split=(0.8, 0.1, 0.1), seed=3)
     assert [p.sentences for p in r1.parts] == [40, 5, 5]
     for name in ("train", "dev", "test"):
         assert (tmp_path / "s1" / f"{name}.spacy").read_bytes() == (tmp_path / "s2" / f"{name}.spacy").read_bytes()
     texts = sorted(d.text for name in ("train", "dev", "test") for d in read_docbin(tmp_path / "s1" / f"{name}.spacy"))
     assert texts == sorted(" ".join(w) for w, _ in toy_sentences(50))
-    r3 = convert(src, tmp_path / "s3", split=(0.8, 0.1, 0.1), seed=4)
+    convert(src, tmp_path / "s3", split=(0.8, 0.1, 0.1), seed=4)
     assert (tmp_path / "s3" / "dev.spacy").read_bytes() != (tmp_path / "s1" / "dev.spacy").read_bytes()
 
 
@@ -191,7 +194,10 @@ def test_control_characters_in_a_token_name_file_line_and_character(tmp_path, to
     result = runner.invoke(app, ["convert", str(src), str(tmp_path / "out.spacy"), "--strip-control"])
     assert result.exit_code == 0, result.output
     docs = list(read_docbin(tmp_path / "out.spacy"))
-    assert [t.text for t in docs[0]] == ["Anna", "works", "Acme"] and [(e.text, e.label_) for e in docs[0].ents][-1] == ("Acme", "ORG")
+    assert [t.text for t in docs[0]] == ["Anna", "works", "Acme"] and [(e.text, e.label_) for e in docs[0].ents][-1] == (
+        "Acme",
+        "ORG",
+    )
 
 
 def test_a_lone_surrogate_in_a_json_record_names_its_line(tmp_path):

@@ -1,4 +1,5 @@
 """Readers: every format on tiny hand-written files, and every bad-input case."""
+
 import gzip
 import json
 
@@ -10,7 +11,10 @@ from spacy_bert_ner.formats.read import detect_format, read_sentences
 
 def test_conll_tab_separated_with_docstart(tmp_path):
     p = tmp_path / "a.conll"
-    p.write_text("-DOCSTART- -X- -X- O\n\nEU\tNNP\tB-NP\tB-ORG\nrejects\tVBZ\tB-VP\tO\n\nPeter\tNNP\tB-NP\tB-PER\n\n-DOCSTART- -X- -X- O\n\nBonn\tNNP\tB-NP\tB-LOC\n", encoding="utf8")
+    p.write_text(
+        "-DOCSTART- -X- -X- O\n\nEU\tNNP\tB-NP\tB-ORG\nrejects\tVBZ\tB-VP\tO\n\nPeter\tNNP\tB-NP\tB-PER\n\n-DOCSTART- -X- -X- O\n\nBonn\tNNP\tB-NP\tB-LOC\n",
+        encoding="utf8",
+    )
     sents = list(read_sentences(p))
     assert [s.words for s in sents] == [["EU", "rejects"], ["Peter"], ["Bonn"]]
     assert [s.tags for s in sents] == [["B-ORG", "O"], ["B-PER"], ["B-LOC"]]
@@ -86,7 +90,10 @@ def test_hf_jsonl_integer_tags_wikiann(tmp_path):
 
 def test_hf_json_array_string_tags_and_labels_option(tmp_path):
     p = tmp_path / "d.json"
-    p.write_text(json.dumps([{"tokens": ["a", "b"], "ner_tags": ["B-X", "I-X"]}, {"tokens": ["c"], "ner_tags": [1]}], indent=2), encoding="utf8")
+    p.write_text(
+        json.dumps([{"tokens": ["a", "b"], "ner_tags": ["B-X", "I-X"]}, {"tokens": ["c"], "ner_tags": [1]}], indent=2),
+        encoding="utf8",
+    )
     sents = list(read_sentences(p, label_names=["O", "B-Y"]))
     assert [s.tags for s in sents] == [["B-X", "I-X"], ["B-Y"]]
 
@@ -129,13 +136,13 @@ def test_hf_tag_id_out_of_range(tmp_path):
 
 
 GMB_TEXT = (
-    'Sentence #,Word,POS,Tag\r\n'
-    'Sentence: 1,Thousands,NNS,O\r\n'
-    ',of,IN,O\r\n'
-    ',London,NNP,B-geo\r\n'
+    "Sentence #,Word,POS,Tag\r\n"
+    "Sentence: 1,Thousands,NNS,O\r\n"
+    ",of,IN,O\r\n"
+    ",London,NNP,B-geo\r\n"
     'Sentence: 2,"5,000",CD,O\r\n'
     ',"""",``,O\r\n'
-    ',Pr\xe9val\x85,NNP,B-per\r\n'
+    ",Pr\xe9val\x85,NNP,B-per\r\n"
 )
 
 

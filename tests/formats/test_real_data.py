@@ -2,6 +2,7 @@
 
 These run in CI; a missing data folder fails there (see ``shared_data`` in conftest).
 """
+
 import csv
 import gzip
 import io
@@ -18,7 +19,9 @@ runner = CliRunner()
 
 def test_wikiann_validation_counts_via_cli(shared_data, tmp_path):
     out = tmp_path / "out.spacy"
-    result = runner.invoke(app, ["convert", str(shared_data / "wikiann-en" / "validation.tsv"), str(out), "--report", str(tmp_path / "r.json")])
+    result = runner.invoke(
+        app, ["convert", str(shared_data / "wikiann-en" / "validation.tsv"), str(out), "--report", str(tmp_path / "r.json")]
+    )
     assert result.exit_code == 0, result.output
     import srsly
 
@@ -42,7 +45,20 @@ def test_wikiann_export_gives_back_the_file(shared_data, tmp_path, split, n_sent
 
 def test_gmb_split_counts(shared_data, tmp_path):
     src = shared_data / "gmb-kaggle" / "ner_dataset.csv.gz"
-    result = runner.invoke(app, ["convert", str(src), str(tmp_path / "gmb"), "--split", "0.8,0.1,0.1", "--seed", "0", "--report", str(tmp_path / "r.json")])
+    result = runner.invoke(
+        app,
+        [
+            "convert",
+            str(src),
+            str(tmp_path / "gmb"),
+            "--split",
+            "0.8,0.1,0.1",
+            "--seed",
+            "0",
+            "--report",
+            str(tmp_path / "r.json"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     import srsly
 

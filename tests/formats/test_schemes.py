@@ -1,4 +1,5 @@
 """Tag schemes: detection, decoding with repairs, strict mode, encoding back."""
+
 import random
 
 import pytest

@@ -1,5 +1,6 @@
 """Length groups for small batches of mixed lengths: every Doc once, shortest first,
 and padding within the bound wherever a group could have been cut."""
+
 import random
 
 import spacy

@@ -1,4 +1,5 @@
 """The ``bert_ner`` component: decoding, confidences, training, saving, calibration."""
+
 import itertools
 import math
 import subprocess
@@ -12,7 +13,7 @@ import spacy
 from spacy.tokens import Doc, Span
 from spacy.training import Example
 
-from spacy_bert_ner.tools.calibrate import (
+from spacy_bert_ner.evaluation.calibrate import (
     EntityProbs,
     calibrate_pipeline,
     calibration_report,
@@ -31,6 +32,7 @@ TRAIN_STEPS = 20
 
 
 # --- an independent BILUO checker (not the decoder's own masks) ------------------------
+
 
 def valid_biluo(tags: Sequence[str], sent_starts: Optional[Sequence[bool]] = None) -> bool:
     """A plain state machine: entities open with B and close with L of the same
@@ -64,6 +66,7 @@ def random_log_probs(rng: numpy.random.Generator, n: int, n_tags: int) -> numpy.
 
 
 # --- decoding -----------------------------------------------------------------------
+
 
 def test_bert_ner_tag_set_and_transitions():
     tags = make_tags(["PER", "LOC"])
@@ -111,9 +114,7 @@ def test_bert_ner_viterbi_is_the_best_valid_path():
         n = 1 + seed % 4
         log_probs = random_log_probs(rng, n, len(tags))
         best = max(
-            path_score(log_probs, p)
-            for p in itertools.product(range(len(tags)), repeat=n)
-            if valid_biluo([tags[i] for i in p])
+            path_score(log_probs, p) for p in itertools.product(range(len(tags)), repeat=n) if valid_biluo([tags[i] for i in p])
         )
         path = decoder.decode(log_probs)
         assert valid_biluo([tags[i] for i in path])
@@ -128,8 +129,11 @@ def test_bert_ner_viterbi_with_general_transition_scores():
     start, end = rng.normal(size=n_tags), rng.normal(size=n_tags)
 
     def score(p):
-        return start[p[0]] + end[p[-1]] + sum(emissions[i, t] for i, t in enumerate(p)) + sum(
-            transitions[a, b] for a, b in zip(p, p[1:])
+        return (
+            start[p[0]]
+            + end[p[-1]]
+            + sum(emissions[i, t] for i, t in enumerate(p))
+            + sum(transitions[a, b] for a, b in zip(p, p[1:]))
         )
 
     brute = max(itertools.product(range(n_tags), repeat=n), key=score)
@@ -137,6 +141,7 @@ def test_bert_ner_viterbi_with_general_transition_scores():
 
 
 # --- annotations from hand-made probabilities ----------------------------------------
+
 
 def make_pipe(labels=("LOC", "PER"), threshold: float = 0.0):
     nlp = spacy.blank("en")
@@ -203,7 +208,7 @@ def test_bert_ner_temperature_changes_confidences_not_entities():
     assert confidences[1.0] == pytest.approx([0.8, 0.6])
     # by hand: the 0.6 row has 0.4 / 8 on each other tag; at T = 2 its tag gets
     # sqrt(0.6) / (sqrt(0.6) + 8 * sqrt(0.05))
-    assert confidences[2.0][1] == pytest.approx(0.6 ** 0.5 / (0.6 ** 0.5 + 8 * 0.05 ** 0.5))
+    assert confidences[2.0][1] == pytest.approx(0.6**0.5 / (0.6**0.5 + 8 * 0.05**0.5))
     # a higher temperature softens, a lower one sharpens
     assert confidences[0.5] > confidences[1.0] > confidences[2.0] > confidences[4.0]
     for bad in (0.0, -1.0, float("nan"), float("inf")):
@@ -244,7 +249,6 @@ def test_bert_ner_loss_masks_tokens_without_gold_tags():
     assert grad[2, tags.index("U-PER")] == pytest.approx(0.2 / 3)
 
 
-
 def test_bert_ner_component_bytes_keep_labels():
     nlp, pipe = make_pipe()
     nlp2 = spacy.blank("en")
@@ -270,8 +274,7 @@ def test_bert_ner_trains_with_any_tok2vec():
     model = {"@architectures": "spacy_bert_ner.TokenClassifier.v1", "tok2vec": tok2vec}
     pipe = nlp.add_pipe("bert_ner", config={"model": model})
     examples = [
-        Example(Doc(nlp.vocab, words=words), Doc(nlp.vocab, words=words, ents=tags))
-        for words, tags in toy_sentences(40, seed=5)
+        Example(Doc(nlp.vocab, words=words), Doc(nlp.vocab, words=words, ents=tags)) for words, tags in toy_sentences(40, seed=5)
     ]
     nlp.initialize(lambda: examples)
     optimizer = Adam(0.02)
@@ -286,6 +289,7 @@ def test_bert_ner_trains_with_any_tok2vec():
 
 
 # --- a trained pipeline ---------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def trained_bert_ner(tiny_bert, toy_corpus, tmp_path_factory) -> Path:
@@ -311,7 +315,7 @@ def toy_gold(nlp, toy_corpus) -> List[Doc]:
 
 
 def test_bert_ner_learns_the_toy_task(bert_ner_nlp, toy_corpus, trained_bert_ner):
-    from spacy_bert_ner.tools.evaluate import evaluate
+    from spacy_bert_ner.evaluation.evaluate import evaluate
 
     assert bert_ner_nlp.pipe_names == ["transformer", "bert_ner"]
     assert isinstance(bert_ner_nlp.get_pipe("bert_ner"), BertNER)
@@ -321,7 +325,7 @@ def test_bert_ner_learns_the_toy_task(bert_ner_nlp, toy_corpus, trained_bert_ner
 
 
 def test_bert_ner_confidences_lie_in_unit_interval(bert_ner_nlp, toy_corpus):
-    from spacy_bert_ner.tools.evaluate import predict_gold_tokens
+    from spacy_bert_ner.evaluation.evaluate import predict_gold_tokens
 
     docs = predict_gold_tokens(bert_ner_nlp, toy_gold(bert_ner_nlp, toy_corpus))
     confidences = [e._.confidence for d in docs for e in d.ents]
@@ -337,8 +341,8 @@ def test_bert_ner_confidences_lie_in_unit_interval(bert_ner_nlp, toy_corpus):
 
 def test_tag_log_probs_decode_to_the_pipelines_entities(bert_ner_nlp, toy_corpus):
     """The probes' tag log-probabilities are the pipe's own: decoded, they give its entities."""
+    from spacy_bert_ner.evaluation.evaluate import predict_gold_tokens, tag_log_probs
     from spacy_bert_ner.pipeline.decoding import tags_to_entities
-    from spacy_bert_ner.tools.evaluate import predict_gold_tokens, tag_log_probs
 
     gold = toy_gold(bert_ner_nlp, toy_corpus)
     pipe = bert_ner_nlp.get_pipe("bert_ner")
@@ -361,7 +365,18 @@ def test_bert_ner_calibrate_cli_writes_reliability_table(trained_bert_ner, toy_c
 
     out, md = tmp_path / "calibration.json", tmp_path / "calibration.md"
     result = CliRunner().invoke(
-        app, ["calibrate", str(trained_bert_ner), str(toy_corpus / "test.spacy"), "-o", str(out), "--markdown", str(md), "--bins", "5"]
+        app,
+        [
+            "calibrate",
+            str(trained_bert_ner),
+            str(toy_corpus / "test.spacy"),
+            "-o",
+            str(out),
+            "--markdown",
+            str(md),
+            "--bins",
+            "5",
+        ],
     )
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
@@ -420,17 +435,25 @@ def test_bert_ner_loads_through_entry_points(trained_bert_ner):
 
 
 def test_bert_ner_threshold_on_a_trained_pipeline(bert_ner_nlp, toy_corpus):
-    from spacy_bert_ner.tools.evaluate import predict_gold_tokens
+    from spacy_bert_ner.evaluation.evaluate import predict_gold_tokens
 
     gold = toy_gold(bert_ner_nlp, toy_corpus)
     pipe = bert_ner_nlp.get_pipe("bert_ner")
-    all_ents = {(i, e.start, e.end, e.label_, e._.confidence) for i, d in enumerate(predict_gold_tokens(bert_ner_nlp, gold)) for e in d.ents}
+    all_ents = {
+        (i, e.start, e.end, e.label_, e._.confidence)
+        for i, d in enumerate(predict_gold_tokens(bert_ner_nlp, gold))
+        for e in d.ents
+    }
     confidences = sorted({c for *_, c in all_ents})
     assert len(confidences) > 1
     threshold = (confidences[len(confidences) // 2 - 1] + confidences[len(confidences) // 2]) / 2
     pipe.threshold = threshold
     try:
-        kept = {(i, e.start, e.end, e.label_, e._.confidence) for i, d in enumerate(predict_gold_tokens(bert_ner_nlp, gold)) for e in d.ents}
+        kept = {
+            (i, e.start, e.end, e.label_, e._.confidence)
+            for i, d in enumerate(predict_gold_tokens(bert_ner_nlp, gold))
+            for e in d.ents
+        }
     finally:
         pipe.threshold = 0.0
     assert kept and kept < all_ents
@@ -438,7 +461,7 @@ def test_bert_ner_threshold_on_a_trained_pipeline(bert_ner_nlp, toy_corpus):
 
 
 def test_bert_ner_nlp_evaluate_returns_ents_scores(bert_ner_nlp, toy_corpus):
-    from spacy_bert_ner.tools.evaluate import blank_copy
+    from spacy_bert_ner.evaluation.evaluate import blank_copy
 
     examples = [Example(blank_copy(g, bert_ner_nlp.vocab), g) for g in toy_gold(bert_ner_nlp, toy_corpus)]
     scores = bert_ner_nlp.evaluate(examples)
@@ -447,6 +470,7 @@ def test_bert_ner_nlp_evaluate_returns_ents_scores(bert_ner_nlp, toy_corpus):
 
 
 # --- calibration ----------------------------------------------------------------------
+
 
 def test_bert_ner_calibration_reliability_table_by_hand():
     confidences = [0.05, 0.15, 0.15, 0.95, 0.95, 0.95, 0.95, 1.0]
@@ -488,7 +512,7 @@ def test_bert_ner_fit_temperature_recovers_an_overconfident_model():
     rng = numpy.random.default_rng(0)
     n, true_t = 4000, 2.5
     raw = numpy.array([0.7, 0.2, 0.1])
-    sharpened = raw ** true_t / (raw ** true_t).sum()
+    sharpened = raw**true_t / (raw**true_t).sum()
     entities = EntityProbs(
         rows=numpy.tile(sharpened, (n, 1)),
         ids=numpy.zeros(n, dtype="int64"),
@@ -501,11 +525,17 @@ def test_bert_ner_fit_temperature_recovers_an_overconfident_model():
     assert after < before
     assert entities.confidences(temperature).mean() == pytest.approx(entities.correct.mean(), abs=0.01)
     # multi-token entities average their tokens' tempered probabilities
-    two = EntityProbs(rows=numpy.array([[0.9, 0.1], [0.5, 0.5]]), ids=numpy.array([0, 1]), entity=numpy.array([0, 0]), correct=numpy.array([True]))
+    two = EntityProbs(
+        rows=numpy.array([[0.9, 0.1], [0.5, 0.5]]),
+        ids=numpy.array([0, 1]),
+        entity=numpy.array([0, 0]),
+        correct=numpy.array([True]),
+    )
     assert two.confidences(1.0) == pytest.approx([0.7])
     # a calibrated model keeps temperature 1 rather than a worse fit
-    calibrated = EntityProbs(rows=numpy.tile(raw, (n, 1)), ids=numpy.zeros(n, dtype="int64"), entity=numpy.arange(n),
-                             correct=numpy.arange(n) < 0.7 * n)
+    calibrated = EntityProbs(
+        rows=numpy.tile(raw, (n, 1)), ids=numpy.zeros(n, dtype="int64"), entity=numpy.arange(n), correct=numpy.arange(n) < 0.7 * n
+    )
     t, _, _ = fit_temperature(calibrated)
     assert t == pytest.approx(1.0, rel=0.05)
     assert log_loss(numpy.array([1.0, 0.0]), numpy.array([True, False])) < 1e-5
@@ -526,7 +556,19 @@ def test_bert_ner_calibrate_cli_fits_and_saves_the_temperature(trained_bert_ner,
     before = spacy.load(model)
     gold_path = str(toy_corpus / "test.spacy")
     out, md = tmp_path / "calibration.json", tmp_path / "calibration.md"
-    args = ["calibrate", str(model), gold_path, "-o", str(out), "--markdown", str(md), "--bins", "5", "--fit-temperature", "--update-model"]
+    args = [
+        "calibrate",
+        str(model),
+        gold_path,
+        "-o",
+        str(out),
+        "--markdown",
+        str(md),
+        "--bins",
+        "5",
+        "--fit-temperature",
+        "--update-model",
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
@@ -537,14 +579,14 @@ def test_bert_ner_calibrate_cli_fits_and_saves_the_temperature(trained_bert_ner,
     after = spacy.load(model)
     assert after.get_pipe("bert_ner").temperature == pytest.approx(data["temperature"])
     # same entities, confidences from the fitted temperature
-    from spacy_bert_ner.tools.evaluate import predict_gold_tokens
+    from spacy_bert_ner.evaluation.evaluate import predict_gold_tokens
 
     gold = toy_gold(before, toy_corpus)
     docs_before, docs_after = predict_gold_tokens(before, gold), predict_gold_tokens(after, gold)
     assert [[(e.start, e.end, e.label_) for e in d.ents] for d in docs_before] == [
         [(e.start, e.end, e.label_) for e in d.ents] for d in docs_after
     ]
-    from spacy_bert_ner.tools.calibrate import calibration_report
+    from spacy_bert_ner.evaluation.calibrate import calibration_report
 
     assert calibration_report(docs_after, gold, n_bins=5).ece == pytest.approx(data["ece"], abs=1e-4)
     assert calibration_report(docs_before, gold, n_bins=5).ece == pytest.approx(data["before"]["ece"], abs=1e-4)

@@ -1,4 +1,5 @@
 """Prediction-time ensembles of trained bert_ner pipelines."""
+
 import zipfile
 
 import numpy
@@ -7,17 +8,17 @@ import spacy
 import srsly
 from typer.testing import CliRunner
 
-from spacy_bert_ner.tools.calibrate import set_model_temperature
 from spacy_bert_ner.cli import app
+from spacy_bert_ner.evaluation.calibrate import set_model_temperature
+from spacy_bert_ner.evaluation.evaluate import evaluate, predict_gold_tokens, tag_log_probs
+from spacy_bert_ner.formats.docbin import read_docbin
+from spacy_bert_ner.packaging.modelcard import render_model_card
+from spacy_bert_ner.packaging.package import package
 from spacy_bert_ner.pipeline.bert_ner import bert_ner_name
 from spacy_bert_ner.pipeline.decoding import clamped_log
-from spacy_bert_ner.formats.docbin import read_docbin
 from spacy_bert_ner.pipeline.ensemble import ENSEMBLE_FACTORY, BertNEREnsemble
-from spacy_bert_ner.tools.combine import build_ensemble, ensemble_pipelines
-from spacy_bert_ner.tools.evaluate import evaluate, predict_gold_tokens, tag_log_probs
-from spacy_bert_ner.tools.modelcard import render_model_card
-from spacy_bert_ner.tools.package import package
 from spacy_bert_ner.project.members import train_members
+from spacy_bert_ner.training.combine import build_ensemble, ensemble_pipelines
 
 from ..util import CONFIG_DIR, tiny_overrides
 
@@ -120,10 +121,10 @@ def test_a_missing_member_is_named(ensemble_dir):
 
 def test_ensemble_cli(two_runs, tmp_path):
     runner = CliRunner()
-    result = runner.invoke(app, ["ensemble", str(tmp_path / "new" / "out"), *map(str, two_runs)])
+    result = runner.invoke(app, ["ensemble", *map(str, two_runs), str(tmp_path / "new" / "out")])
     assert result.exit_code == 0, result.output
     assert spacy.load(tmp_path / "new" / "out").pipe_names == ["bert_ner"]
-    result = runner.invoke(app, ["ensemble", str(tmp_path / "one"), str(two_runs[0])])
+    result = runner.invoke(app, ["ensemble", str(two_runs[0]), str(tmp_path / "one")])
     assert result.exit_code == 1 and "at least two" in result.output
 
 

@@ -69,7 +69,22 @@ def test_case_types_start_from_the_pretrained_model(tiny_bert):
     # one type per wordpiece, from the original text although the tokenizer lower-cases
     wps = batch.wordpieces
     n = wps.lengths[0]
-    assert wps.strings[0][:n] == ["[CLS]", "anna", "works", "at", "acme", "in", "paris", ".", "i", "##l", "##i", "##v", "##e", "[SEP]"]
+    assert wps.strings[0][:n] == [
+        "[CLS]",
+        "anna",
+        "works",
+        "at",
+        "acme",
+        "in",
+        "paris",
+        ".",
+        "i",
+        "##l",
+        "##i",
+        "##v",
+        "##e",
+        "[SEP]",
+    ]
     # each piece's own characters: "iLive" is split, and only "##l" is capitalised
     assert wps.token_type_ids[0][:n].tolist() == [0, 1, 0, 0, 2, 0, 1, 0, 0, 1, 0, 0, 0, 0]
     # lower case and padding get type 0

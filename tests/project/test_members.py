@@ -1,4 +1,5 @@
 """Training several members at once, each in its own data order, then their average or ensemble."""
+
 import sys
 from pathlib import Path
 
@@ -9,8 +10,8 @@ import srsly
 from typer.testing import CliRunner
 
 from spacy_bert_ner.cli import app
-from spacy_bert_ner.tools.evaluate import evaluate
 from spacy_bert_ner.errors import InputError
+from spacy_bert_ner.evaluation.evaluate import evaluate
 from spacy_bert_ner.project.members import check_train_reader, member_command, member_env, member_logs, train_members
 
 from ..util import CONFIG_DIR, tiny_overrides
@@ -45,9 +46,14 @@ def test_member_command_gives_each_member_its_own_order_and_log(tmp_path):
 def test_several_members_need_the_shuffled_reader(tmp_path):
     check_train_reader(CONFIG_DIR / "bert-ner-cpu.cfg", 2)
     config = tmp_path / "plain.cfg"
-    config.write_text((CONFIG_DIR / "bert-ner-cpu.cfg").read_text().replace(
-        '@readers = "spacy_bert_ner.ShuffledCorpus.v1"\npath = ${paths.train}\nshuffle_seed = 0',
-        '@readers = "spacy.Corpus.v1"\npath = ${paths.train}'))
+    config.write_text(
+        (CONFIG_DIR / "bert-ner-cpu.cfg")
+        .read_text()
+        .replace(
+            '@readers = "spacy_bert_ner.ShuffledCorpus.v1"\npath = ${paths.train}\nshuffle_seed = 0',
+            '@readers = "spacy.Corpus.v1"\npath = ${paths.train}',
+        )
+    )
     check_train_reader(config, 1)  # one member is plain spacy train: any reader
     with pytest.raises(ValueError, match="needs \\[corpora.train\\] @readers"):
         train_members(config, tmp_path / "out", members=2)
@@ -86,8 +92,17 @@ def test_one_member_is_plain_spacy_train(tiny_bert, toy_corpus, tmp_path):
     overrides = tiny_overrides(tiny_bert, toy_corpus, steps=STEPS)
     overrides["paths.train_log"] = str(tmp_path / "plain-log.jsonl")
     train(CONFIG_DIR / "bert-ner-cpu.cfg", tmp_path / "plain", overrides=overrides)
-    result = CliRunner().invoke(app, ["train", str(CONFIG_DIR / "bert-ner-cpu.cfg"), str(tmp_path / "soup"),
-                                      "--members", "1", *_cli_overrides(tiny_bert, toy_corpus)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            str(CONFIG_DIR / "bert-ner-cpu.cfg"),
+            str(tmp_path / "soup"),
+            "--members",
+            "1",
+            *_cli_overrides(tiny_bert, toy_corpus),
+        ],
+    )
     assert result.exit_code == 0, result.output
     plain, soup = _transformer_weights(tmp_path / "plain" / "model-best"), _transformer_weights(tmp_path / "soup" / "model-best")
     for key, value in plain.items():
@@ -95,8 +110,17 @@ def test_one_member_is_plain_spacy_train(tiny_bert, toy_corpus, tmp_path):
 
 
 def test_a_failing_member_names_its_log(tiny_bert, toy_corpus, tmp_path):
-    result = CliRunner().invoke(app, ["train", str(CONFIG_DIR / "bert-ner-cpu.cfg"), str(tmp_path),
-                                      *_cli_overrides(tiny_bert, toy_corpus), "--training.max_steps", "many"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            str(CONFIG_DIR / "bert-ner-cpu.cfg"),
+            str(tmp_path),
+            *_cli_overrides(tiny_bert, toy_corpus),
+            "--training.max_steps",
+            "many",
+        ],
+    )
     assert result.exit_code == 1
     assert "failed (exit code" in result.output and "train.log" in result.output
     assert not (tmp_path / "model-best").exists()

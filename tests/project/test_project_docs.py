@@ -1,4 +1,5 @@
 """README.md's workflow section is `spacy project document` output: keep it in sync with project.yml."""
+
 from pathlib import Path
 
 import pytest

@@ -1,5 +1,6 @@
 """Smoke test: the whole `spacy project run all` workflow on real data, cut
 down with var overrides (tiny BERT, 100 sentences per split (the least `debug data` accepts), a few steps)."""
+
 import os
 import shutil
 import subprocess
@@ -35,14 +36,36 @@ def _run(args, cwd: Path, env_extra=None) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "config,head,combine",
-    [("bert-ner-cpu.cfg", "bert_ner", "average"), ("ner-cpu.cfg", "ner", "average"), ("bert-ner-cpu.cfg", "bert_ner", "ensemble")],
+    [
+        ("bert-ner-cpu.cfg", "bert_ner", "average"),
+        ("ner-cpu.cfg", "ner", "average"),
+        ("bert-ner-cpu.cfg", "bert_ner", "ensemble"),
+    ],
 )
 def test_all_workflow_on_wikiann(tmp_path, tiny_bert, shared_data, config, head, combine):
     """The whole workflow with either NER head, the members averaged or kept as an ensemble: each is one var away."""
     project = _project_copy(tmp_path)
     _run(
-        ["project", "run", "all", ".", "--vars.config", config, "--vars.transformer", str(tiny_bert), "--vars.max_steps", "6",
-         "--vars.eval_frequency", "3", "--vars.limit", "100", "--vars.package_name", "smoke_test", "--vars.combine", combine],
+        [
+            "project",
+            "run",
+            "all",
+            ".",
+            "--vars.config",
+            config,
+            "--vars.transformer",
+            str(tiny_bert),
+            "--vars.max_steps",
+            "6",
+            "--vars.eval_frequency",
+            "3",
+            "--vars.limit",
+            "100",
+            "--vars.package_name",
+            "smoke_test",
+            "--vars.combine",
+            combine,
+        ],
         project,
         {"SPACY_BERT_NER_DATA": str(shared_data)},
     )

@@ -1,12 +1,14 @@
 """Every runtime gives the fp32 entities (case ids included), never changes what is saved, and refuses training."""
+
 import numpy
 import pytest
 import spacy
 import torch
 from spacy.training import Example
 
+from spacy_bert_ner.errors import MissingDependency
 from spacy_bert_ner.runtime import RUNTIMES, load, set_runtime, transformer_runtimes
-from spacy_bert_ner.runtime.engines import MissingDependency, require
+from spacy_bert_ner.runtime.engines import require
 
 # Cased text: the case ids (token type ids) differ between these and their lower-cased forms.
 TEXTS = ["Anna works at Acme in Paris .", "We met BORIS and Emma yesterday in Berlin", "the office of Globex is in paris ."]
@@ -109,7 +111,7 @@ def test_a_missing_onnx_extra_names_it(monkeypatch):
 
 
 def test_a_packaged_default_runtime_is_set_in_a_staged_copy(cased_model, tmp_path):
-    from spacy_bert_ner.tools.package import _stage_model
+    from spacy_bert_ner.packaging.package import _stage_model
 
     before = (cased_model / "config.cfg").read_text()
     staged = _stage_model(cased_model, tmp_path, None, "onnx-int8")
@@ -126,12 +128,19 @@ def test_the_cli_takes_a_runtime(cased_model, toy_corpus, tmp_path):
     from spacy_bert_ner.cli import app
 
     runner = CliRunner()
-    result = runner.invoke(app, ["evaluate", str(cased_model), str(toy_corpus / "test.spacy"), "--runtime", "int8", "--output", str(tmp_path / "m.json")])
+    result = runner.invoke(
+        app,
+        ["evaluate", str(cased_model), str(toy_corpus / "test.spacy"), "--runtime", "int8", "--output", str(tmp_path / "m.json")],
+    )
     assert result.exit_code == 0, result.output
     assert srsly.read_json(tmp_path / "m.json")["runtime"] == ["int8"]
     (tmp_path / "in.txt").write_text("\n".join(TEXTS) + "\n")
-    result = runner.invoke(app, ["predict", str(cased_model), str(tmp_path / "in.txt"), str(tmp_path / "out.jsonl"), "--runtime", "onnx"])
+    result = runner.invoke(
+        app, ["predict", str(cased_model), str(tmp_path / "in.txt"), str(tmp_path / "out.jsonl"), "--runtime", "onnx"]
+    )
     assert result.exit_code == 0, result.output
     assert len((tmp_path / "out.jsonl").read_text().splitlines()) == len(TEXTS)
-    result = runner.invoke(app, ["predict", str(cased_model), str(tmp_path / "in.txt"), str(tmp_path / "x.jsonl"), "--runtime", "fp16"])
+    result = runner.invoke(
+        app, ["predict", str(cased_model), str(tmp_path / "in.txt"), str(tmp_path / "x.jsonl"), "--runtime", "fp16"]
+    )
     assert result.exit_code == 1 and "unknown runtime 'fp16'" in result.output

@@ -1,6 +1,7 @@
 """Fixtures for the HTTP service: the tiny bert_ner model, a pipeline with a gate
 that holds the model until a test opens it, and a uvicorn server on a loopback
 port of its own that every test stops."""
+
 import os
 import socket
 import threading

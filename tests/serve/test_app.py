@@ -1,6 +1,7 @@
 """The service's contract on loopback: answers in predict's shape, health/ready/info/metrics,
 limits and bad input as 4xx JSON errors, batching across requests without cross-talk,
 429 when the queue is full, timeouts, model failures kept to their request, graceful shutdown."""
+
 import asyncio
 import json
 import re
@@ -9,8 +10,8 @@ import httpx
 import pytest
 import spacy
 
+from spacy_bert_ner.inference.entities import entity_record
 from spacy_bert_ner.serve import ServeSettings, create_app, settings_from_environment
-from spacy_bert_ner.tools.predict import span_entity
 
 from .conftest import running, wait_until
 
@@ -27,7 +28,7 @@ TEXTS = [
 
 
 def entities(nlp, text):
-    return [span_entity(span) for span in nlp(text).ents]
+    return [entity_record(span) for span in nlp(text).ents]
 
 
 def metric(text: str, name: str, labels: str = "") -> float:
@@ -84,8 +85,12 @@ def test_health_ready_info_and_metrics(server, nlp):
     assert metric(text, "spacy_bert_ner_documents_total") - metric(before, "spacy_bert_ner_documents_total") == 3
     assert metric(text, "spacy_bert_ner_words_total") - metric(before, "spacy_bert_ner_words_total") == words
     assert metric(text, "spacy_bert_ner_requests_total", '{endpoint="/v1/ner",status="200"}') >= 1
-    for name in ("spacy_bert_ner_request_duration_seconds_bucket", "spacy_bert_ner_queue_documents",
-                 "spacy_bert_ner_batch_documents_bucket", "spacy_bert_ner_batches_total"):
+    for name in (
+        "spacy_bert_ner_request_duration_seconds_bucket",
+        "spacy_bert_ner_queue_documents",
+        "spacy_bert_ner_batch_documents_bucket",
+        "spacy_bert_ner_batches_total",
+    ):
         assert name in text
 
 
@@ -96,7 +101,7 @@ def _post(client, content, **kwargs):
 BAD = [
     (b'{"documents": [', 400, "invalid_json"),
     ('{"documents": [{"text": "caf\xe9"}]}'.encode("latin-1"), 400, "invalid_encoding"),
-    (b'[]', 422, "invalid_request"),
+    (b"[]", 422, "invalid_request"),
     (b'{"docs": []}', 422, "invalid_request"),
     (b'{"documents": {"text": "x"}}', 422, "invalid_request"),
     (b'{"documents": []}', 422, "no_documents"),
@@ -114,8 +119,8 @@ BAD = [
     (b'{"documents": [{"text": "ok", "x": NaN}]}', 400, "invalid_json"),
     (b'{"documents": [{"text": "ok", "x": -Infinity}]}', 400, "invalid_json"),
     (b'{"documents": [{"text": "ok", "x": 1e400}]}', 400, "invalid_json"),
-    (b'{"documents": [{"text": "ok", "x": ' + b"[" * 1500 + b"]" * 1500 + b'}]}', 400, "invalid_json"),
-    (b'{"documents": [{"text": "ok", "id": ' + b"9" * 5000 + b'}]}', 400, "invalid_json"),
+    (b'{"documents": [{"text": "ok", "x": ' + b"[" * 1500 + b"]" * 1500 + b"}]}", 400, "invalid_json"),
+    (b'{"documents": [{"text": "ok", "id": ' + b"9" * 5000 + b"}]}", 400, "invalid_json"),
     (b'{"documents": [{"text": "ok", "id": 9007199254740993}]}', 422, "invalid_document"),
     (b'{"documents": [{"text": "a"}], "documents": [{"text": "b"}]}', 400, "invalid_json"),
     (b'{"documents": [{"text": "ok", "id": "\\udc00"}]}', 422, "lone_surrogate"),
@@ -218,7 +223,10 @@ def test_a_full_queue_gives_429_with_retry_after_and_accepted_requests_are_answe
             async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
                 first = asyncio.ensure_future(client.post("/v1/ner", json={"documents": [{"text": TEXTS[0]}]}))
                 await asyncio.to_thread(wait_until, lambda: server.service.batcher.running == 1, 30)
-                queued = [asyncio.ensure_future(client.post("/v1/ner", json={"documents": [{"text": t}, {"text": t}]})) for t in TEXTS[1:3]]
+                queued = [
+                    asyncio.ensure_future(client.post("/v1/ner", json={"documents": [{"text": t}, {"text": t}]}))
+                    for t in TEXTS[1:3]
+                ]
                 await asyncio.to_thread(wait_until, lambda: server.service.batcher.waiting == 4, 30, "4 queued")
                 refused = await client.post("/v1/ner", json={"documents": [{"text": TEXTS[3]}]})
                 gate.set()
@@ -265,7 +273,11 @@ def test_a_model_failure_fails_only_its_own_request(gated_nlp, gate, nlp):
     app = create_app(gated_nlp, ServeSettings(max_wait_ms=0))
     with running(app) as server:
         gate.clear()
-        bodies = [{"documents": [{"text": TEXTS[0]}]}, {"documents": [{"text": "BOOM goes anna"}]}, {"documents": [{"text": TEXTS[1]}]}]
+        bodies = [
+            {"documents": [{"text": TEXTS[0]}]},
+            {"documents": [{"text": "BOOM goes anna"}]},
+            {"documents": [{"text": TEXTS[1]}]},
+        ]
 
         async def scenario():
             first = asyncio.ensure_future(_post_all(server.url, bodies[:1]))

@@ -1,19 +1,19 @@
 """``spacy-bert-ner serve``: a real process on a loopback port, stopped by SIGTERM
 after answering; its options' defaults are the settings' defaults."""
+
 import inspect
-from dataclasses import fields
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from dataclasses import fields
 
 import httpx
 
 from spacy_bert_ner.cli.serve import serve_cli
 from spacy_bert_ner.serve import ServeSettings
-
 
 
 def _free_port() -> int:
@@ -27,7 +27,10 @@ def test_serve_runs_answers_and_stops_on_sigterm(serve_model):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(
         [sys.executable, "-m", "spacy_bert_ner", "serve", str(serve_model), "--port", str(port), "--log-level", "info"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
     )
     try:
         url = f"http://127.0.0.1:{port}"
@@ -55,8 +58,9 @@ def test_serve_runs_answers_and_stops_on_sigterm(serve_model):
 
 
 def test_serve_refuses_a_missing_model_with_a_message(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "spacy_bert_ner", "serve", str(tmp_path / "nope")],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "spacy_bert_ner", "serve", str(tmp_path / "nope")], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 1
     assert "no such pipeline directory or installed package" in result.stdout + result.stderr
 

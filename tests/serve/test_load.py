@@ -1,6 +1,7 @@
 """A bounded load test on loopback: a fixed number of requests from a fixed number of
 concurrent clients against a small queue. Every accepted request is answered with its
 own documents' entities, none is lost, and the only refusals are 429s."""
+
 import asyncio
 import random
 from collections import Counter
@@ -8,8 +9,8 @@ from collections import Counter
 import httpx
 import spacy
 
+from spacy_bert_ner.inference.entities import entity_record
 from spacy_bert_ner.serve import ServeSettings, create_app
-from spacy_bert_ner.tools.predict import span_entity
 
 from .conftest import running
 from .test_app import TEXTS
@@ -25,9 +26,10 @@ def test_bounded_load_loses_nothing_and_refuses_only_with_429(serve_model):
     for i in range(REQUESTS):
         texts = rng.sample(TEXTS, rng.randint(1, 3))
         bodies.append({"documents": [{"id": f"{i}-{j}", "text": t} for j, t in enumerate(texts)]})
-    expected = {t: [span_entity(s) for s in doc.ents] for t, doc in zip(TEXTS, nlp.pipe(TEXTS))}
+    expected = {t: [entity_record(s) for s in doc.ents] for t, doc in zip(TEXTS, nlp.pipe(TEXTS))}
     settings = ServeSettings(max_queue_documents=12, max_documents=4, max_wait_ms=2)
     with running(create_app(str(serve_model), settings)) as server:
+
         async def client(queue, results, http):
             while True:
                 try:

@@ -1,14 +1,15 @@
 """The try-it page in a real browser (headless Chromium from Debian's packages, driven by
 ChromeDriver): type a sentence, press the button, and see the entities the API finds
 highlighted with their labels and confidences; text that looks like HTML stays text."""
+
 import os
 import shutil
 
 import pytest
 import spacy
 
+from spacy_bert_ner.inference.entities import entity_record
 from spacy_bert_ner.serve import create_app
-from spacy_bert_ner.tools.predict import span_entity
 
 from .conftest import running
 
@@ -31,14 +32,25 @@ def browser():
         if os.environ.get("CI"):
             pytest.fail(reason)
         pytest.skip(reason)
-    webdriver = pytest.importorskip("selenium.webdriver") if not os.environ.get("CI") else __import__("selenium.webdriver").webdriver
+    webdriver = (
+        pytest.importorskip("selenium.webdriver") if not os.environ.get("CI") else __import__("selenium.webdriver").webdriver
+    )
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1000,700"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1000,700",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(30)
@@ -75,7 +87,7 @@ def test_the_page_highlights_the_entities_of_a_typed_sentence(browser, page_serv
     from selenium.webdriver.common.by import By
 
     text = "anna works at acme and lives in paris ."
-    expected = [span_entity(s) for s in spacy.load(serve_model)(text).ents]
+    expected = [entity_record(s) for s in spacy.load(serve_model)(text).ents]
     assert expected, "the toy model finds entities in this sentence"
     result, marks = _annotate(browser, page_server.url, text)
     assert marks == [(e["text"], e["label"], f"{e['confidence']:.2f}") for e in expected]
@@ -109,8 +121,8 @@ def test_the_page_shows_an_error_from_the_api(browser, page_server):
 
 
 def test_the_page_places_entities_after_characters_outside_the_bmp(browser, page_server, serve_model):
-    text = "\U0001F600 anna works at acme and lives in paris ."
-    expected = [span_entity(s) for s in spacy.load(serve_model)(text).ents]
+    text = "\U0001f600 anna works at acme and lives in paris ."
+    expected = [entity_record(s) for s in spacy.load(serve_model)(text).ents]
     assert expected
     _, marks = _annotate(browser, page_server.url, text)
     assert [m[0] for m in marks] == [e["text"] for e in expected]

@@ -9,7 +9,7 @@ from ..util import CONFIG_DIR
 
 
 def test_trained_pipeline_learns_the_toy_task(trained_ner, toy_corpus):
-    from spacy_bert_ner.tools.evaluate import evaluate
+    from spacy_bert_ner.evaluation.evaluate import evaluate
 
     nlp = spacy.load(trained_ner)
     assert nlp.pipe_names == ["transformer", "ner"]

@@ -1,11 +1,12 @@
 """The model card: rendered from meta, config and test metrics; it is the built wheel's README."""
+
 import zipfile
 
 import pytest
 import srsly
 
+from spacy_bert_ner.packaging.modelcard import model_card, render_model_card, transformer_license
 from spacy_bert_ner.project.datasets import DATASET_CARDS, dataset_card, detect_dataset
-from spacy_bert_ner.tools.modelcard import model_card, render_model_card, transformer_license
 
 META = {
     "lang": "en",
@@ -17,7 +18,11 @@ META = {
     "license": "MIT",
 }
 CONFIG = {
-    "paths": {"train": "corpus/wikiann-en/train.spacy", "dev": "corpus/wikiann-en/dev.spacy", "transformer": "sentence-transformers/all-MiniLM-L6-v2"},
+    "paths": {
+        "train": "corpus/wikiann-en/train.spacy",
+        "dev": "corpus/wikiann-en/dev.spacy",
+        "transformer": "sentence-transformers/all-MiniLM-L6-v2",
+    },
     "components": {
         "transformer": {"model": {"get_spans": {"window": 128, "stride": 96}}},
         "ner": {"model": {"tok2vec": {"@architectures": "spacy_bert_ner.CasedListener.v1", "features": {"width": 64}}}},
@@ -27,10 +32,19 @@ CONFIG = {
 
 def _metrics(per_type, data="corpus/wikiann-en/test.spacy", transformer="sentence-transformers/all-MiniLM-L6-v2"):
     return {
-        "ents_p": 0.81, "ents_r": 0.79, "ents_f": 0.8, "ents_per_type": per_type,
-        "transformer": transformer, "steps": 2500, "train_seconds": 3600.0,
-        "machine": "Linux x86_64, 2 CPU cores", "date": "2025-01-01", "data": data,
-        "docs": 10000, "words": 80000, "n_gold": sum(s["support"] for s in per_type.values()),
+        "ents_p": 0.81,
+        "ents_r": 0.79,
+        "ents_f": 0.8,
+        "ents_per_type": per_type,
+        "transformer": transformer,
+        "steps": 2500,
+        "train_seconds": 3600.0,
+        "machine": "Linux x86_64, 2 CPU cores",
+        "date": "2025-01-01",
+        "data": data,
+        "docs": 10000,
+        "words": 80000,
+        "n_gold": sum(s["support"] for s in per_type.values()),
     }
 
 
@@ -68,11 +82,18 @@ def test_bert_ner_card_shows_confidences():
 
 
 def test_gmb_card_warns_about_rare_classes_and_cased_backbone():
-    per_type = {label: {"p": 0.5, "r": 0.5, "f": 0.5, "support": n} for label, n in
-                (("geo", 7000), ("per", 3000), ("art", 40), ("eve", 30), ("nat", 20))}
+    per_type = {
+        label: {"p": 0.5, "r": 0.5, "f": 0.5, "support": n}
+        for label, n in (("geo", 7000), ("per", 3000), ("art", 40), ("eve", 30), ("nat", 20))
+    }
     config = {"paths": {"train": "corpus/gmb/train.spacy", "transformer": "bert-base-cased"}}
-    card = render_model_card(META, _metrics(per_type, "corpus/gmb/test.spacy", "bert-base-cased"), config, do_lower_case=False,
-                             dataset=dataset_card("corpus/gmb/test.spacy"))
+    card = render_model_card(
+        META,
+        _metrics(per_type, "corpus/gmb/test.spacy", "bert-base-cased"),
+        config,
+        do_lower_case=False,
+        dataset=dataset_card("corpus/gmb/test.spacy"),
+    )
     assert "GMB" in card and "art (artefacts), eve (events) and nat (natural phenomena)" in card
     assert "(`art`, `eve`, `nat`)" in card
     assert "Uncased" not in card
@@ -91,9 +112,9 @@ def test_helpers():
 
 
 def test_card_of_a_trained_pipeline(trained_ner, toy_corpus, tmp_path):
-    from spacy_bert_ner.tools.evaluate import evaluate
-
     import spacy
+
+    from spacy_bert_ner.evaluation.evaluate import evaluate
 
     metrics = evaluate(spacy.load(trained_ner), toy_corpus / "test.spacy")
     srsly.write_json(tmp_path / "metrics.json", metrics)
@@ -116,7 +137,20 @@ def test_card_is_the_wheel_readme(trained_ner, toy_corpus, tmp_path):
     result = runner.invoke(app, ["evaluate", str(trained_ner), str(toy_corpus / "test.spacy"), "--output", str(metrics)])
     assert result.exit_code == 0, result.output
     before = sorted(p.name for p in trained_ner.iterdir())
-    result = runner.invoke(app, ["package", str(trained_ner), str(tmp_path / "pkg"), "--name", "toy_ner", "--version", "0.0.1", "--metrics", str(metrics)])
+    result = runner.invoke(
+        app,
+        [
+            "package",
+            str(trained_ner),
+            str(tmp_path / "pkg"),
+            "--name",
+            "toy_ner",
+            "--version",
+            "0.0.1",
+            "--metrics",
+            str(metrics),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in trained_ner.iterdir()) == before  # the pipeline directory is untouched
     pkg = tmp_path / "pkg" / "en_toy_ner-0.0.1"
@@ -131,9 +165,21 @@ def test_card_is_the_wheel_readme(trained_ner, toy_corpus, tmp_path):
 
 
 def test_card_shows_runtimes_and_their_measured_speed():
-    speed = {"rows": {"ours/fp32": {"words_per_s": 1500.4}, "ours/onnx-int8": {"words_per_s": 4100.0}, "hf/fp32": {"words_per_s": 1400}},
-             "sentences": 2000, "batch_size": 64, "threads": 2, "cpu": {"model": "Test CPU"}, "date": "2026-01-01"}
-    card = render_model_card(META, _metrics({"PER": {"p": 0.9, "r": 0.9, "f": 0.9, "support": 10}}), CONFIG, do_lower_case=True, speed=speed)
+    speed = {
+        "rows": {
+            "ours/fp32": {"words_per_s": 1500.4},
+            "ours/onnx-int8": {"words_per_s": 4100.0},
+            "hf/fp32": {"words_per_s": 1400},
+        },
+        "sentences": 2000,
+        "batch_size": 64,
+        "threads": 2,
+        "cpu": {"model": "Test CPU"},
+        "date": "2026-01-01",
+    }
+    card = render_model_card(
+        META, _metrics({"PER": {"p": 0.9, "r": 0.9, "f": 0.9, "support": 10}}), CONFIG, do_lower_case=True, speed=speed
+    )
     assert 'load("en_bert_ner", runtime="onnx-int8")' in card
     assert "| fp32 | 1,500 |" in card and "| onnx-int8 | 4,100 |" in card and "hf/fp32" not in card
     assert "Test CPU" in card

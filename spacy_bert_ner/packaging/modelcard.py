@@ -1,19 +1,21 @@
 """The packaged model's README (a model card), rendered from its meta, config
 and the test metrics that ``spacy-bert-ner evaluate`` writes."""
+
 import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
 import srsly
 
+from spacy_bert_ner.evaluation.scoring import markdown_table
 from spacy_bert_ner.pipeline.transformer import EMBEDDED_MINILM, embedded_minilm_path, resolve_transformer_name
-from spacy_bert_ner.tools.scoring import markdown_table
 
 # Licences of backbones we know; any other one is looked up on its hub page.
 TRANSFORMER_LICENSES = {EMBEDDED_MINILM: "Apache-2.0"}
 
 # Labels with fewer test examples than this get a warning: their scores are noisy.
 RARE_SUPPORT = 50
+
 
 def transformer_license(name: Optional[str]) -> str:
     """The backbone's licence as a Markdown string."""
@@ -116,7 +118,7 @@ def render_model_card(
 ) -> str:
     """The model card as Markdown.
 
-    ``meta`` is the packaged meta (as :func:`spacy_bert_ner.tools.package.build_meta`
+    ``meta`` is the packaged meta (as :func:`spacy_bert_ner.packaging.package.build_meta`
     makes it), ``metrics`` the ``test-metrics.json`` of ``evaluate``,
     ``config`` the pipeline's config as a dict, ``do_lower_case`` what
     :func:`tokenizer_lowercases` found, ``dataset`` the training data's
@@ -154,8 +156,14 @@ def render_model_card(
     ]
     members = _ensemble_members(config)
     if members > 1:
-        facts.insert(4, ("Ensemble", f"{members} fine-tuned members; their tag probabilities are averaged "
-                                     f"(prediction costs about {members}x one model)"))
+        facts.insert(
+            4,
+            (
+                "Ensemble",
+                f"{members} fine-tuned members; their tag probabilities are averaged "
+                f"(prediction costs about {members}x one model)",
+            ),
+        )
     if meta.get("author"):
         facts.append(("Author", meta["author"]))
     lines += ["| Feature | Description |", "| --- | --- |"] + [f"| **{k}** | {v} |" for k, v in facts] + [""]
@@ -216,7 +224,7 @@ def render_model_card(
     if "bert_ner" in (meta.get("pipeline") or []):
         lines += [
             "# bert_ner gives every entity a confidence in [0, 1] (the mean marginal",
-            "# probability of its tags); doc.spans[\"bert_ner\"].attrs[\"scores\"] has them too",
+            '# probability of its tags); doc.spans["bert_ner"].attrs["scores"] has them too',
         ]
         temperature = _temperature(config)
         if temperature is not None:
@@ -229,7 +237,7 @@ def render_model_card(
     lines += [
         "# many texts: stream them in batches",
         'texts = ["First document.", "Second document."]',
-        'for doc in nlp.pipe(texts, batch_size=64):',
+        "for doc in nlp.pipe(texts, batch_size=64):",
         "    ...",
         "```",
         "",
@@ -313,7 +321,7 @@ def model_card(
     """Render the card of the pipeline at ``model_path`` packaged as ``name``/``version``."""
     from thinc.api import Config
 
-    from spacy_bert_ner.tools.package import build_meta
+    from spacy_bert_ner.packaging.package import build_meta
 
     model_path = Path(model_path)
     metrics = srsly.read_json(metrics_path)

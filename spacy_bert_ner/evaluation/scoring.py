@@ -4,6 +4,7 @@ An entity counts as correct only if its start, end and label all match, which
 is what seqeval's default mode and conlleval compute for well-formed IOB2
 sequences. Predictions and gold must share the same tokens.
 """
+
 import datetime
 import platform
 from collections import Counter

@@ -1,7 +1,8 @@
 """`spacy-bert-ner predict`: .txt/.jsonl/.spacy in, .jsonl/.spacy out, bad lines, partial output."""
+
+import json
 import os
 import sys
-import json
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,8 @@ from typer.testing import CliRunner
 
 from spacy_bert_ner.cli import app
 from spacy_bert_ner.errors import InputError
-from spacy_bert_ner.tools.predict import annotate, predict_file, span_entity
+from spacy_bert_ner.inference.entities import entity_record
+from spacy_bert_ner.inference.predict import annotate, predict_file
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +36,7 @@ def test_txt_keeps_every_line_including_empty_ones(nlp, tmp_path):
     assert records[1]["entities"] == [] and records[2]["entities"] == []
     assert {(e["text"], e["label"]) for e in records[0]["entities"]} == {("anna", "PER"), ("acme", "ORG")}
     paris = records[3]["entities"][0]
-    assert records[3]["text"][paris["start_char"]:paris["end_char"]] == "paris"
+    assert records[3]["text"][paris["start_char"] : paris["end_char"]] == "paris"
     assert set(paris) == {"text", "label", "start_char", "end_char"}
     assert stats.records == 4 and stats.skipped == 0 and stats.entities == 3
     assert not (tmp_path / "out.jsonl.partial").exists()
@@ -126,7 +128,7 @@ def test_confidence_is_written_when_the_extension_has_a_value(nlp):
     try:
         doc = nlp("anna works at acme .")
         doc.ents[0]._.confidence = 0.25
-        entities = [span_entity(e) for e in doc.ents]
+        entities = [entity_record(e) for e in doc.ents]
         assert entities[0]["confidence"] == 0.25
         assert "confidence" not in entities[1]  # no value: no key
     finally:
@@ -170,8 +172,21 @@ def _text(result) -> str:
 
 
 def _predict_command(model, src, out, *extra):
-    return [sys.executable, "-m", "spacy_bert_ner", "predict", str(model), str(src), str(out), "--batch-size", "8",
-            "--buffer", "32", "--no-progress", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "spacy_bert_ner",
+        "predict",
+        str(model),
+        str(src),
+        str(out),
+        "--batch-size",
+        "8",
+        "--buffer",
+        "32",
+        "--no-progress",
+        *extra,
+    ]
 
 
 @pytest.mark.parametrize("suffix", [".txt", ".jsonl"])
@@ -198,7 +213,9 @@ def test_a_killed_run_resumes_to_the_same_bytes(two_runs, tmp_path, suffix):
 
     out = tmp_path / "out.jsonl"
     partial = tmp_path / "out.jsonl.partial"
-    process = subprocess.Popen(_predict_command(trained_ner, src, out), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        _predict_command(trained_ner, src, out), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.time() + 120
     while time.time() < deadline and (not partial.exists() or partial.read_bytes().count(b"\n") < 100):
         time.sleep(0.02)
@@ -224,11 +241,14 @@ def test_a_partial_output_of_another_input_is_started_afresh(trained_ner, tmp_pa
     (tmp_path / "out.jsonl.partial").write_text('{"text": "something else", "entities": []}\n', encoding="utf8")
     stats = predict_file(spacy.load(trained_ner), src, out)
     assert stats.resumed == 0 and stats.records == 2
-    assert [json.loads(line)["text"] for line in out.read_text().splitlines()] == ["anna works at acme .", "boris went to paris ."]
+    assert [json.loads(line)["text"] for line in out.read_text().splitlines()] == [
+        "anna works at acme .",
+        "boris went to paris .",
+    ]
 
 
 def test_several_processes_give_the_single_process_output(two_runs, tmp_path):
-    from spacy_bert_ner.tools.predict import load_tokenizer
+    from spacy_bert_ner.inference.predict import load_tokenizer
 
     model = two_runs[0]
     from ..util import toy_sentences

@@ -1,13 +1,14 @@
 """Entity scores equal seqeval's (default mode) on the same predictions."""
+
 import random
 
 import pytest
 import spacy
 from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
 
+from spacy_bert_ner.evaluation.scoring import markdown_table, score_docs, score_entities
 from spacy_bert_ner.formats.docbin import make_doc
 from spacy_bert_ner.formats.schemes import spans_to_tags
-from spacy_bert_ner.tools.scoring import markdown_table, score_docs, score_entities
 
 
 def _random_spans(rng, n, labels):

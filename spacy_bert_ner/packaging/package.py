@@ -10,6 +10,7 @@ here: the torch floor that makes loading weights safe. The ``spacy-bert-ner``
 requirement is resolved by the wheel built beside the model (``pip install``
 both), or by an index where the package is published.
 """
+
 import os
 import shutil
 import subprocess
@@ -20,9 +21,21 @@ from typing import Dict, List, Optional, Union
 
 import srsly
 
-# What the packaged pipeline needs at load time that spaCy's own detection does
-# not add: torch >= 2.6 loads weights with weights_only=True (no pickled code).
-RUNTIME_REQUIREMENTS = ["torch>=2.6,<2.15"]
+
+def runtime_requirements() -> List[str]:
+    """What the packaged pipeline needs at load time that spaCy's own detection
+    does not add: torch, with the range this package itself requires (from
+    its installed metadata; torch >= 2.6 loads weights with weights_only=True,
+    so no pickled code runs)."""
+    from importlib.metadata import requires
+
+    from packaging.requirements import Requirement
+
+    for line in requires("spacy-bert-ner") or []:
+        requirement = Requirement(line)
+        if requirement.name == "torch" and requirement.marker is None:
+            return [f"torch{requirement.specifier}"]
+    raise RuntimeError("spacy-bert-ner's metadata has no torch requirement: reinstall the package")
 
 
 def build_meta(
@@ -37,7 +50,7 @@ def build_meta(
     meta = srsly.read_json(Path(model_path) / "meta.json")
     meta["name"] = name
     meta["version"] = version
-    meta["requirements"] = list(RUNTIME_REQUIREMENTS)
+    meta["requirements"] = runtime_requirements()
     if metrics:
         keep = ("ents_p", "ents_r", "ents_f", "ents_per_type")
         meta["performance"] = {k: metrics[k] for k in keep if k in metrics}
@@ -74,32 +87,30 @@ def _stage_model(model_path: Path, staging: Path, readme: Optional[str], runtime
             card.unlink()  # it may be a hard link to the original's README
         card.write_text(readme, encoding="utf8")
     if runtime is not None:
-        set_config_runtime(target / "config.cfg", runtime)
+        set_config_runtime(target, runtime)
     return target
 
 
-def set_config_runtime(config_path: Path, runtime: str) -> List[str]:
+def set_config_runtime(model_dir: Path, runtime: str) -> List[str]:
     """Set ``runtime`` on every ``spacy_bert_ner.TransformerModel.v1`` in a saved
-    pipeline's config (the file is replaced, never written through a hard link).
-    Returns the components changed."""
-    from spacy.util import load_config
-
+    pipeline's config. Returns the components changed."""
+    from spacy_bert_ner.pipeline.config import edit_config
     from spacy_bert_ner.runtime import check_runtime
 
     check_runtime(runtime)
-    config = load_config(config_path, interpolate=False)
-    changed = []
-    for name, component in (config.get("components") or {}).items():
-        model = (component or {}).get("model") or {}
-        if model.get("@architectures") == "spacy_bert_ner.TransformerModel.v1":
-            model["runtime"] = runtime
-            changed.append(name)
-    if not changed:
-        raise ValueError(f"{config_path}: no transformer built by spacy_bert_ner.TransformerModel.v1, so no runtime to set")
-    text = config.to_str()
-    config_path.unlink()
-    config_path.write_text(text, encoding="utf8")
-    return changed
+
+    def edit(config, path: Path) -> List[str]:
+        changed = []
+        for name, component in (config.get("components") or {}).items():
+            model = (component or {}).get("model") or {}
+            if model.get("@architectures") == "spacy_bert_ner.TransformerModel.v1":
+                model["runtime"] = runtime
+                changed.append(name)
+        if not changed:
+            raise ValueError(f"{path}: no transformer built by spacy_bert_ner.TransformerModel.v1, so no runtime to set")
+        return changed
+
+    return edit_config(model_dir, edit)
 
 
 def package(
@@ -116,7 +127,7 @@ def package(
     ``spacy-bert-ner`` wheel built beside it in the same ``dist/`` folder (or the
     package folder alone, without ``create_wheel``).
 
-    ``readme`` (Markdown, e.g. :func:`spacy_bert_ner.tools.modelcard.model_card`)
+    ``readme`` (Markdown, e.g. :func:`spacy_bert_ner.packaging.modelcard.model_card`)
     becomes the package's README.md: next to setup.py, in the sdist, as the
     wheel's long description and inside the installed model directory.
     Without it, spaCy's rules apply (a README.md in the pipeline directory, or

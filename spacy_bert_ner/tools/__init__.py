@@ -1,2 +1,0 @@
-"""What a person runs around a trained pipeline: evaluate, report, calibrate,
-combine (average, ensemble), predict and package."""
