@@ -18,9 +18,12 @@ shared machine does not fall on one of them; the median reported; all with
   of its ``Linear`` layers;
 - ``hf/onnx`` and ``hf/onnx-int8``: the same model exported to ONNX, with ONNX
   Runtime's BERT fusions and (``-int8``) its dynamic int8 quantization, per
-  channel, i.e. what optimum's ORT export and quantizer produce;
+  channel, the choice of optimum's ORT export and quantizer with per_channel;
 - ``floor/<runtime>``: only the encoder (ours: the pipeline's own transformer
   and runtime engine) on the same padded batches: no tokenizer, head or decoding;
+- ``floor_grouped/<runtime>``: the same, each batch's rows run in wordpiece-length
+  groups (``spacy_bert_ner.runtime.engines.encode_in_groups``), as the pipeline
+  runs its transformer at inference;
 - ``processes``: ours with 2 processes of 1 thread each over halves of the data,
   against 1 process with 2 threads.
 The HF head is freshly initialised: speed does not depend on its weights.
@@ -78,8 +81,10 @@ def run_ours(model: str, runtime: str, sentences, batch_size: int, threads: int)
     }
 
 
-def run_floor(model: str, runtime: str, sentences, batch_size: int, threads: int) -> Dict:
-    """The pipeline's own encoder (and runtime engine) on pre-tokenized, padded, length-sorted batches."""
+def run_floor(model: str, runtime: str, sentences, batch_size: int, threads: int, grouped: bool = False) -> Dict:
+    """The pipeline's own encoder (and runtime engine) on pre-tokenized, padded,
+    length-sorted batches; ``grouped``: each batch's rows run in wordpiece-length
+    groups (``encode_in_groups``), as the pipeline runs them."""
     import numpy
     import torch
 
@@ -93,7 +98,14 @@ def run_floor(model: str, runtime: str, sentences, batch_size: int, threads: int
     for batch in _sorted_batches(texts, batch_size):
         enc = trf.tokenizer(batch, padding=True, truncation=True, max_length=512, return_tensors="np")
         batches.append({k: numpy.asarray(enc[k]) for k in ("input_ids", "attention_mask", "token_type_ids")})
-    if runtime == "fp32":
+    if grouped:
+        from spacy_bert_ner.runtime.engines import encode_in_groups
+
+        engine = trf.attrs["spacy_bert_ner_runtime"].engine(trf.transformer)
+
+        def forward(b):
+            return encode_in_groups(engine, b["input_ids"], b["attention_mask"], b["token_type_ids"])
+    elif runtime == "fp32":
         hf = trf.transformer.eval()
 
         def forward(b):
@@ -112,6 +124,10 @@ def run_floor(model: str, runtime: str, sentences, batch_size: int, threads: int
     seconds = time.perf_counter() - start
     n_words = sum(len(w) for w, _ in sentences)
     return {"words_per_s": n_words / seconds, "seconds": seconds, "words": n_words, "peak_rss_mb": peak_rss_mb()}
+
+
+def run_floor_grouped(model: str, runtime: str, sentences, batch_size: int, threads: int) -> Dict:
+    return run_floor(model, runtime, sentences, batch_size, threads, grouped=True)
 
 
 # --- Hugging Face -----------------------------------------------------------------------------
@@ -137,7 +153,7 @@ def _hf_onnx_session(model, quantize: bool, threads: int):
         opset_version=17,
         dynamo=False,
     )
-    final = optimize_onnx(tmp / "model.onnx", tmp / "final.onnx", model.config, quantize)
+    final = optimize_onnx(tmp / "model.onnx", tmp / "final.onnx", model.config, quantize, per_channel=True)
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
     return onnxruntime.InferenceSession(str(final), options, providers=["CPUExecutionProvider"])
@@ -273,7 +289,12 @@ def main(argv: Sequence[str] = None) -> Dict:
     configs = {
         f"{side}/{runtime}": (func, target, runtime, *common)
         for runtime in runtimes
-        for side, func, target in (("ours", run_ours, args.model), ("hf", run_hf, backbone), ("floor", run_floor, args.model))
+        for side, func, target in (
+            ("ours", run_ours, args.model),
+            ("hf", run_hf, backbone),
+            ("floor", run_floor, args.model),
+            ("floor_grouped", run_floor_grouped, args.model),
+        )
     }
     rows = medians(args.repeats, configs)
     for name, r in rows.items():
@@ -291,6 +312,9 @@ def main(argv: Sequence[str] = None) -> Dict:
         "best_ours_vs_best_hf": rows[f"ours/{best_ours}"]["words_per_s"] / rows[f"hf/{best_hf}"]["words_per_s"],
         "ours_vs_hf_same_runtime": {r: rows[f"ours/{r}"]["words_per_s"] / rows[f"hf/{r}"]["words_per_s"] for r in runtimes},
         "ours_vs_floor_same_runtime": {r: rows[f"ours/{r}"]["words_per_s"] / rows[f"floor/{r}"]["words_per_s"] for r in runtimes},
+        "ours_vs_floor_grouped_same_runtime": {
+            r: rows[f"ours/{r}"]["words_per_s"] / rows[f"floor_grouped/{r}"]["words_per_s"] for r in runtimes
+        },
     }
     processes = {}
     for runtime in dict.fromkeys(["fp32", best_ours]):

@@ -8,7 +8,7 @@ bounded by the buffer; after each buffer the memory PyTorch freed is given
 back to the system (:func:`spacy_bert_ner.runtime.memory.release_memory`).
 """
 
-from typing import Any, Iterable, Iterator, List, Tuple, Union
+from typing import Any, Iterable, Iterator, List, Sequence, Tuple, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -46,32 +46,41 @@ def pipe_by_length(
 
 def length_groups(docs: List[Doc], max_padding: float = 0.3, min_size: int = 4) -> List[List[int]]:
     """The positions of ``docs``, shortest first, cut into consecutive groups,
-    each to be run as one transformer batch.
+    each to be run as one transformer batch (:func:`groups_by_length` on the
+    Docs' lengths).
 
-    A group is closed before the next Doc when adding it would make padding
-    more than ``max_padding`` of the group's padded size (its longest Doc
-    times its number of Docs), provided the group already holds ``min_size``
-    Docs; a smaller group is closed only when padding would pass twice that
-    (so an outlier does not join the shortest Docs). For a small batch of Docs
-    of any lengths (a service's micro-batch) this keeps the padding of
-    :func:`pipe_by_length`'s large sorted buffers without giving up batching:
-    on shuffled WikiANN sentences, 32-Doc batches ran at 2,551 words/s as one
-    batch and 3,418 words/s in groups (``benchmarks/length_groups.py``,
-    ``docs/serving.md``).
+    For a small batch of Docs of any lengths (a service's micro-batch) this
+    keeps the padding of :func:`pipe_by_length`'s large sorted buffers without
+    giving up batching: on shuffled WikiANN sentences, 32-Doc batches ran at
+    2,551 words/s as one batch and 3,418 words/s in groups
+    (``benchmarks/length_groups.py``, ``docs/serving.md``).
+    """
+    return groups_by_length([len(doc) for doc in docs], max_padding, min_size)
+
+
+def groups_by_length(lengths: Sequence[int], max_padding: float = 0.3, min_size: int = 4) -> List[List[int]]:
+    """The positions of ``lengths``, shortest first, cut into consecutive
+    groups so that each pads little when run as one batch.
+
+    A group is closed before the next item when adding it would make padding
+    more than ``max_padding`` of the group's padded size (its longest item
+    times its number of items), provided the group already holds ``min_size``
+    items; a smaller group is closed only when padding would pass twice that
+    (so an outlier does not join the shortest items).
     """
     groups: List[List[int]] = []
     group: List[int] = []
-    words = 0
-    for i in sorted(range(len(docs)), key=lambda i: len(docs[i])):
-        n = len(docs[i])
+    total = 0
+    for i in sorted(range(len(lengths)), key=lambda i: lengths[i]):
+        n = lengths[i]
         if group:
             padded = n * (len(group) + 1)
-            padding = (padded - words - n) / padded if padded else 0.0
+            padding = (padded - total - n) / padded if padded else 0.0
             if padding > (max_padding if len(group) >= min_size else 2 * max_padding):
                 groups.append(group)
-                group, words = [], 0
+                group, total = [], 0
         group.append(i)
-        words += n
+        total += n
     if group:
         groups.append(group)
     return groups

@@ -20,6 +20,7 @@ from thinc.types import Floats2d
 
 from spacy_bert_ner.pipeline import layers  # noqa: F401  (registers the architectures DEFAULT_MODEL names)
 from spacy_bert_ner.pipeline.decoding import OUTSIDE, BiluoDecoder, make_tags, tag_index, tags_to_entities
+from spacy_bert_ner.pipeline.lean import LazyDocData, lean_plan, lean_predict
 
 CONFIDENCE_ATTR = "confidence"
 # Factories whose components decode BILUO tag probabilities like bert_ner (ensemble.py adds the second).
@@ -160,6 +161,12 @@ class BertNER(TrainablePipe):
         self.spans_key = spans_key
         self.scorer = scorer
         self._decoder: Optional[BiluoDecoder] = None
+        self._tags: Tuple[Tuple[str, ...], Tuple[str, ...]] = ((), ())
+        self._decoder_tags: Tuple[str, ...] = ()
+        # the lean inference path (spacy_bert_ner.pipeline.lean) where it applies; False always runs the model
+        self.lean = True
+        self._lean_plan: Any = False  # computed on first use: a LeanPlan, or None when the model has none
+        self.lean_batches = 0  # batches predicted by the lean path
 
     # --- labels and tags -------------------------------------------------------
 
@@ -197,12 +204,16 @@ class BertNER(TrainablePipe):
     @property
     def tags(self) -> Tuple[str, ...]:
         """The BILUO tag set: ``O``, then ``B/I/L/U-`` for each label; index = model output column."""
-        return tuple(make_tags(self.labels))
+        labels = self.labels
+        if self._tags[0] != labels:
+            self._tags = (labels, tuple(make_tags(labels)))
+        return self._tags[1]
 
     @property
     def decoder(self) -> BiluoDecoder:
-        if self._decoder is None or self._decoder.tags != list(self.tags):
-            self._decoder = BiluoDecoder(self.tags)
+        tags = self.tags
+        if self._decoder is None or self._decoder_tags is not tags:
+            self._decoder, self._decoder_tags = BiluoDecoder(tags), tags
         return self._decoder
 
     def add_label(self, label: str) -> int:
@@ -234,11 +245,24 @@ class BertNER(TrainablePipe):
         """
         docs = list(docs)
         non_empty = [doc for doc in docs if len(doc)]
+        predicted_list = self._predict_non_empty(non_empty) if non_empty else []
         if len(non_empty) == len(docs):
-            return self.model.predict(docs)
-        predicted = iter(self.model.predict(non_empty) if non_empty else [])
+            return predicted_list
+        predicted = iter(predicted_list)
         n_tags = len(self.tags)
         return [next(predicted) if len(doc) else self.model.ops.alloc2f(0, n_tags) for doc in docs]
+
+    def _predict_non_empty(self, docs: List[Doc]) -> List[Floats2d]:
+        """The model's output for non-empty Docs: by the lean path when the
+        transformer's output for them is in lazy views (the same values, see
+        :mod:`spacy_bert_ner.pipeline.lean`), else by running the model."""
+        if self._lean_plan is False:
+            self._lean_plan = lean_plan(self.model)
+        scores = lean_predict(self._lean_plan, docs) if self.lean else None
+        if scores is None:
+            return self.model.predict(docs)
+        self.lean_batches += 1
+        return scores
 
     def decode(self, doc: Doc, probs: Floats2d) -> List[Tuple[int, int, str, float]]:
         """``(start, end, label, confidence)`` for every entity of the best valid tag sequence."""
@@ -375,7 +399,10 @@ def chosen_tag_probs(probs: numpy.ndarray, ids: Sequence[int], temperature: floa
 
 def drop_trf_data(doc: Doc) -> None:
     """Replace ``doc._.trf_data`` (if the transformer set it) by an empty one."""
-    if Doc.has_extension("trf_data") and doc._.trf_data is not None and len(doc._.trf_data.tensors):
+    if not Doc.has_extension("trf_data"):
+        return
+    data = doc._.trf_data
+    if data is not None and (isinstance(data, LazyDocData) or len(data.tensors)):
         from spacy_transformers.data_classes import TransformerData
 
         doc._.trf_data = TransformerData.empty()

@@ -99,16 +99,12 @@ def case_type(piece: str) -> int:
 
 def case_type_ids(texts: List[str], offsets: Any) -> Any:
     """Token type ids from each wordpiece's ``(start, end)`` character offsets
-    into its text (shape ``(n_texts, n_pieces, 2)``); ``(0, 0)`` is a special
-    or padding token and gets 0."""
-    import numpy
+    into its text (shape ``(n_texts, n_pieces, 2)``): its :func:`case_type`,
+    and 0 for ``(0, 0)`` (a special or padding token). Computed on arrays
+    (:func:`spacy_bert_ner.pipeline.alignment.case_type_ids`)."""
+    from spacy_bert_ner.pipeline.alignment import case_type_ids as on_arrays
 
-    ids = numpy.zeros(offsets.shape[:2], dtype="int64")
-    for i, text in enumerate(texts):
-        for j, (start, end) in enumerate(offsets[i].tolist()):
-            if end > start:
-                ids[i, j] = case_type(text[start:end])
-    return ids
+    return on_arrays(texts, offsets)
 
 
 def token_type_embeddings(transformer: Any) -> Any:
@@ -152,14 +148,22 @@ def _set_transformer_with_case_types(set_transformer: Callable, model: Model, hf
     _set_transformer(set_transformer, model, hf_model)
 
 
+def _on_gpu(hf_model: Any) -> bool:
+    parameter = next(hf_model.parameters(), None)
+    return parameter is not None and parameter.device.type != "cpu"
+
+
 def _forward(model: Model, docs: List[Doc], is_train: bool, case_types: bool = False) -> Tuple[Any, Callable]:
     """spacy-transformers' ``TransformerModel`` forward pass, with the case of
     each wordpiece as its token type id (``case_types``) and the encoder run by
     the model's runtime at inference."""
-    from spacy_transformers.align import get_alignment, get_alignment_via_offset_mapping
+    from spacy_transformers.align import get_alignment
     from spacy_transformers.data_classes import FullTransformerBatch, WordpieceBatch
     from spacy_transformers.layers.transformer_model import huggingface_tokenize
     from spacy_transformers.truncate import truncate_oversize_splits
+
+    from spacy_bert_ner.pipeline.alignment import offset_alignment
+    from spacy_bert_ner.pipeline.lean import LeanBatch
 
     runtime = model.attrs[RUNTIME_ATTR]
     if is_train and runtime.runtime != "fp32":
@@ -174,7 +178,7 @@ def _forward(model: Model, docs: List[Doc], is_train: bool, case_types: bool = F
     if "offset_mapping" in batch_encoding:
         if case_types:
             batch_encoding["token_type_ids"] = case_type_ids(texts, batch_encoding["offset_mapping"])
-        align = get_alignment_via_offset_mapping(flat_spans, batch_encoding["offset_mapping"])
+        align = offset_alignment(flat_spans, batch_encoding["offset_mapping"])
     elif case_types:
         raise ValueError(
             "case_types needs a fast tokenizer for the wordpieces' character offsets: set "
@@ -186,15 +190,19 @@ def _forward(model: Model, docs: List[Doc], is_train: bool, case_types: bool = F
     if align is None:
         align = get_alignment(flat_spans, wordpieces.strings, model.tokenizer.all_special_tokens)
     wordpieces, align = truncate_oversize_splits(wordpieces, align, model.tokenizer.model_max_length)
-    if runtime.runtime == "fp32" or not len(flat_spans):
+    if is_train or not len(flat_spans) or _on_gpu(model.transformer):
         model_output, backprop_tensors = model.layers[0](wordpieces, is_train)
     else:
         from transformers.modeling_outputs import BaseModelOutput
 
+        from spacy_bert_ner.runtime.engines import encode_in_groups
+
         engine = runtime.engine(model.transformer)
-        hidden = engine(wordpieces.input_ids, wordpieces.attention_mask, wordpieces.token_type_ids)
+        hidden = encode_in_groups(engine, wordpieces.input_ids, wordpieces.attention_mask, wordpieces.token_type_ids)
         model_output, backprop_tensors = BaseModelOutput(last_hidden_state=hidden), None
-    output = FullTransformerBatch(spans=nested_spans, wordpieces=wordpieces, model_output=model_output, align=align)
+    # at inference, each Doc's share of the output is a lazy view (see spacy_bert_ner.pipeline.lean)
+    batch_class = FullTransformerBatch if is_train else LeanBatch
+    output = batch_class(spans=nested_spans, wordpieces=wordpieces, model_output=model_output, align=align)
 
     def backprop(d_output: Any) -> List[Doc]:
         backprop_tensors(d_output.model_output)

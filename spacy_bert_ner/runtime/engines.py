@@ -35,6 +35,8 @@ def require(runtime: str) -> None:
 
 def build_engine(runtime: str, hf_model: Any) -> Callable:
     require(runtime)
+    if runtime == "fp32":
+        return TorchFp32Engine(hf_model)
     if runtime == "int8":
         return TorchInt8Engine(hf_model)
     if runtime in ("onnx", "onnx-int8"):
@@ -48,17 +50,83 @@ def _as_torch_ids(array: Any) -> Any:
     return torch.as_tensor(numpy.asarray(array, dtype="int64"))
 
 
-class TorchInt8Engine:
-    """A dynamically quantized copy of the model (int8 ``Linear`` weights, per channel)."""
+class TorchFp32Engine:
+    """The model itself, as trained, in eval mode under ``torch.inference_mode``.
+    It is left in eval mode: thinc's ``PyTorchShim.begin_update`` puts it back
+    in training mode at every update (during ``spacy train`` the dev
+    evaluation runs between updates)."""
 
     def __init__(self, hf_model: Any) -> None:
-        import torch
-        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+        self.model = hf_model
 
+    def __call__(self, input_ids: Any, attention_mask: Any, token_type_ids: Optional[Any]) -> Any:
+        import torch
+
+        device = next(self.model.parameters()).device
+        kwargs = {"input_ids": _as_torch_ids(input_ids).to(device), "attention_mask": _as_torch_ids(attention_mask).to(device)}
+        if token_type_ids is not None:
+            kwargs["token_type_ids"] = _as_torch_ids(token_type_ids).to(device)
+        if self.model.training:
+            self.model.eval()
+        with torch.inference_mode():
+            return self.model(**kwargs).last_hidden_state
+
+
+def encode_in_groups(engine: Callable, input_ids: Any, attention_mask: Any, token_type_ids: Optional[Any]) -> Any:
+    """The last hidden state of a padded batch, ``(n, length, width)``, with
+    the rows run in groups of similar wordpiece length.
+
+    A batch of sentences sorted by their number of words still mixes very
+    different numbers of wordpieces (on WikiANN-en test, batches of 64 are
+    45% padding), and every position of the padded batch costs the same.
+    Each group is run padded only to its own longest row, so the real
+    positions' states are those of the whole batch (attention never looks at
+    padding) for a fraction of the work. Padding positions are zeros.
+    """
+    import torch
+
+    from spacy_bert_ner.pipeline.batching import groups_by_length
+
+    mask = numpy.asarray(attention_mask)
+    lengths = mask.sum(axis=1).astype(int).tolist()
+    groups = groups_by_length(lengths, max_padding=GROUP_PADDING, min_size=GROUP_MIN_SIZE)
+    if len(groups) == 1:
+        return engine(input_ids, attention_mask, token_type_ids)
+    ids, types = numpy.asarray(input_ids), None if token_type_ids is None else numpy.asarray(token_type_ids)
+    hidden = None
+    for group in groups:
+        rows = numpy.asarray(group)
+        width = max(max(lengths[i] for i in group), 1)
+        out = engine(ids[rows, :width], mask[rows, :width], None if types is None else types[rows, :width])
+        if hidden is None:
+            hidden = torch.zeros((len(lengths), mask.shape[1], out.shape[-1]), dtype=out.dtype, device=out.device)
+        hidden[torch.as_tensor(rows, device=out.device), :width] = out
+    return hidden
+
+
+# int8 weight scales: one per output channel (True) or one per tensor (False), per runtime;
+# benchmarks/int8_granularity.py measures both (docs/runtimes.md)
+INT8_PER_CHANNEL = {"int8": True, "onnx-int8": True}
+
+# wordpiece-length groups of encode_in_groups: at most this share of padding, once a group has GROUP_MIN_SIZE rows
+GROUP_PADDING = 0.1
+GROUP_MIN_SIZE = 8
+
+
+class TorchInt8Engine:
+    """A dynamically quantized copy of the model: int8 ``Linear`` weights,
+    with a scale per output channel or one per tensor (``INT8_PER_CHANNEL``)."""
+
+    def __init__(self, hf_model: Any, per_channel: Optional[bool] = None) -> None:
+        import torch
+        from torch.ao.quantization import default_dynamic_qconfig, per_channel_dynamic_qconfig, quantize_dynamic
+
+        per_channel = INT8_PER_CHANNEL["int8"] if per_channel is None else per_channel
+        qconfig = per_channel_dynamic_qconfig if per_channel else default_dynamic_qconfig
         fp32 = copy.deepcopy(hf_model).to("cpu").eval()
         with warnings.catch_warnings():  # torch points eager-mode quantization at torchao, which is not a dependency
             warnings.simplefilter("ignore")
-            self.model = quantize_dynamic(fp32, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+            self.model = quantize_dynamic(fp32, {torch.nn.Linear: qconfig}, dtype=torch.qint8)
 
     def __call__(self, input_ids: Any, attention_mask: Any, token_type_ids: Optional[Any]) -> Any:
         import torch
@@ -92,7 +160,7 @@ def export_onnx(hf_model: Any, path: Path) -> Path:
     return path
 
 
-def optimize_onnx(source: Path, target: Path, hf_config: Any, quantize: bool) -> Path:
+def optimize_onnx(source: Path, target: Path, hf_config: Any, quantize: bool, per_channel: Optional[bool] = None) -> Path:
     """ONNX Runtime's BERT fusions, then (``quantize``) dynamic int8 matrix products."""
     import onnx
     from onnxruntime.transformers import optimizer
@@ -109,15 +177,14 @@ def optimize_onnx(source: Path, target: Path, hf_config: Any, quantize: bool) ->
     fused.save_model_to_file(str(fused_path))
     root = logging.getLogger()
     level = root.level
-    root.setLevel(
-        logging.ERROR
-    )  # the quantizer logs advice about static pre-processing, which dynamic quantization does not need
+    # the quantizer logs advice about static pre-processing, which dynamic quantization does not need
+    root.setLevel(logging.ERROR)
     try:
         quantize_dynamic(
             str(fused_path),
             str(target),
             weight_type=QuantType.QInt8,
-            per_channel=True,
+            per_channel=INT8_PER_CHANNEL["onnx-int8"] if per_channel is None else per_channel,
             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
         )
     finally:

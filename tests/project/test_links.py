@@ -2,6 +2,7 @@
 docs (files and #anchors), and the repository paths and ``spacy_bert_ner``
 modules named in backticks there and in the code's docstrings, configs and
 project.yml."""
+
 import glob
 import importlib
 import importlib.util
@@ -22,7 +23,12 @@ REGISTERED = re.compile(r"\.v\d+$")  # registry names such as spacy_bert_ner.Ada
 
 
 def markdown_files() -> List[Path]:
-    return [REPO / "README.md", REPO / "assets" / "README.md", *sorted((REPO / "docs").rglob("*.md")), *sorted((REPO / "metrics").rglob("*.md"))]
+    return [
+        REPO / "README.md",
+        REPO / "assets" / "README.md",
+        *sorted((REPO / "docs").rglob("*.md")),
+        *sorted((REPO / "metrics").rglob("*.md")),
+    ]
 
 
 def code_files() -> List[Path]:
@@ -106,7 +112,9 @@ def test_markdown_links_and_paths_exist(path):
 
 
 def test_paths_named_in_code_and_configs_exist():
-    dead = [f"{path.relative_to(REPO)}: {target}" for path in code_files() for target in dead_ticked(path.read_text(encoding="utf8"))]
+    dead = [
+        f"{path.relative_to(REPO)}: {target}" for path in code_files() for target in dead_ticked(path.read_text(encoding="utf8"))
+    ]
     assert not dead, f"dead pointers: {dead}"
 
 
