@@ -205,14 +205,15 @@ class BertNER(TrainablePipe):
     def tags(self) -> Tuple[str, ...]:
         """The BILUO tag set: ``O``, then ``B/I/L/U-`` for each label; index = model output column."""
         labels = self.labels
-        if self._tags[0] != labels:
-            self._tags = (labels, tuple(make_tags(labels)))
-        return self._tags[1]
+        cached = getattr(self, "_tags", None)  # subclasses (the ensemble) have their own __init__
+        if cached is None or cached[0] != labels:
+            cached = self._tags = (labels, tuple(make_tags(labels)))
+        return cached[1]
 
     @property
     def decoder(self) -> BiluoDecoder:
         tags = self.tags
-        if self._decoder is None or self._decoder_tags is not tags:
+        if self._decoder is None or getattr(self, "_decoder_tags", None) is not tags:
             self._decoder, self._decoder_tags = BiluoDecoder(tags), tags
         return self._decoder
 

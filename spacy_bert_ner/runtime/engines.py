@@ -81,12 +81,16 @@ def encode_in_groups(engine: Callable, input_ids: Any, attention_mask: Any, toke
     45% padding), and every position of the padded batch costs the same.
     Each group is run padded only to its own longest row, so the real
     positions' states are those of the whole batch (attention never looks at
-    padding) for a fraction of the work. Padding positions are zeros.
+    padding) for a fraction of the work. Padding positions are zeros. An
+    engine whose ``groups`` is False (ONNX Runtime, which runs fewer, larger
+    shapes faster: ``metrics/benchmark-runtimes.json``) gets the whole batch.
     """
     import torch
 
     from spacy_bert_ner.pipeline.batching import groups_by_length
 
+    if not getattr(engine, "groups", True):
+        return engine(input_ids, attention_mask, token_type_ids)
     mask = numpy.asarray(attention_mask)
     lengths = mask.sum(axis=1).astype(int).tolist()
     groups = groups_by_length(lengths, max_padding=GROUP_PADDING, min_size=GROUP_MIN_SIZE)
@@ -194,6 +198,8 @@ def optimize_onnx(source: Path, target: Path, hf_config: Any, quantize: bool, pe
 
 class OnnxEngine:
     """An ONNX Runtime InferenceSession of the exported, fused (and optionally int8) encoder."""
+
+    groups = False  # see encode_in_groups
 
     def __init__(self, hf_model: Any, quantize: bool = False, threads: Optional[int] = None) -> None:
         import onnxruntime
