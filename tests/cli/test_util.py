@@ -13,7 +13,7 @@ from spacy_bert_ner.errors import InputError
 
 def test_fail_prints_the_whole_message_on_one_line_and_exits_1(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "40")
-    long_path = "/tmp/" + "a-rather-long-folder-name/" * 6 + "train.conll"
+    long_path = "data/" + "a-rather-long-folder-name/" * 6 + "train.conll"
     with pytest.raises(typer.Exit) as raised:
         fail(InputError(long_path, 12, "tag 'B-' has no label"))
     assert raised.value.exit_code == 1
