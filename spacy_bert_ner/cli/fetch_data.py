@@ -9,19 +9,27 @@ from spacy_bert_ner.cli._util import app, fail
 
 @app.command("fetch-data")
 def fetch_data_cli(
-    dataset: str = typer.Argument(..., help="wikiann-en, gmb, or conll (your own files: nothing to fetch)"),
+    dataset: str = typer.Argument(..., help="wikiann-en, gmb, or conll (your own files)"),
     dest: Path = typer.Argument(Path("assets"), help="Folder to put the files in"),
     source: Optional[Path] = typer.Option(
         None, "--source", help="Local data folder (default: $SPACY_BERT_NER_DATA); without one, download"
     ),
+    train: Optional[Path] = typer.Option(None, "--train", help="Your train file (datasets of your own files)"),
+    dev: Optional[Path] = typer.Option(None, "--dev", help="Your dev file (datasets of your own files)"),
+    test: Optional[Path] = typer.Option(None, "--test", help="Your test file (datasets of your own files)"),
 ) -> None:
-    """Get a project dataset's files, from a local folder or the internet, checked by sha256."""
-    from spacy_bert_ner.project.datasets import fetch_dataset
+    """Get a project dataset's files, from a local folder or the internet, checked by sha256.
 
-    if dataset == "conll":
-        msg.info("dataset 'conll' uses your own files (vars train_file, dev_file, test_file): nothing to fetch")
-        return
+    For a dataset of your own files (``conll``) nothing is fetched: the files
+    are checked and recorded with their sha256 in ``DEST/<dataset>/files.json``.
+    """
+    from spacy_bert_ner.project.datasets import OWN_FILES, fetch_dataset, record_own_files
+
     try:
+        if dataset in OWN_FILES:
+            manifest = record_own_files(dataset, dest, {"train": train, "dev": dev, "test": test})
+            msg.good(f"{dataset}: your files checked, recorded in {manifest}")
+            return
         fetch_dataset(dataset, dest, source, log=msg.text)
     except (ValueError, OSError) as e:
         fail(e)

@@ -126,6 +126,33 @@ def fetch_dataset(
     return out
 
 
+# Datasets made of the user's own train/dev/test files.
+OWN_FILES = ("conll",)
+
+
+def record_own_files(dataset: str, dest: Union[str, Path], files: Dict[str, Optional[Path]]) -> Path:
+    """Check that the user's ``train``/``dev``/``test`` files exist and write
+    ``dest/<dataset>/files.json`` with each one's path, size and sha256.
+
+    The manifest is what the project's ``convert`` step depends on, so it
+    reruns when one of the files changes.
+    """
+    import srsly
+
+    missing = [part for part, path in files.items() if not path]
+    if missing:
+        raise ValueError(f"dataset {dataset!r} needs --{' --'.join(missing)}")
+    absent = [f"{part} file {path}" for part, path in files.items() if not Path(path).is_file()]
+    if absent:
+        raise FileNotFoundError(f"no such file: {', '.join(absent)}")
+    manifest = {
+        part: {"path": str(path), "bytes": Path(path).stat().st_size, "sha256": sha256_of(path)} for part, path in files.items()
+    }
+    target = Path(dest) / dataset / "files.json"
+    atomic_write(target, (srsly.json_dumps(manifest, indent=2) + "\n").encode("utf8"))
+    return target
+
+
 def _download(df: DataFile, target: Path) -> None:  # pragma: no cover - needs the internet
     target.parent.mkdir(parents=True, exist_ok=True)
     with urllib.request.urlopen(df.url, timeout=60) as response:
