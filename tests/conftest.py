@@ -76,6 +76,37 @@ def tiny_bert(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_mpnet(tmp_path_factory) -> Path:
+    """A 2-layer, hidden-64 random MPNetModel (no token type embeddings, like
+    all-mpnet-base-v2) with an uncased fast tokenizer, saved like a hub model."""
+    import torch
+    from transformers import MPNetConfig, MPNetModel, MPNetTokenizerFast
+
+    d = tmp_path_factory.mktemp("tiny_mpnet")
+    chars = list("abcdefghijklmnopqrstuvwxyz0123456789.,;:!?'\"()-&/")
+    words = sorted(
+        {w for group in (CITIES, PEOPLE, ORGS) for w in group} | {w for t, _ in TEMPLATES for w in t if not w.startswith("{")}
+    )
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    vocab = list(dict.fromkeys(specials + chars + [f"##{c}" for c in chars] + words))
+    (d / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf8")
+    tokenizer = MPNetTokenizerFast(vocab_file=str(d / "vocab.txt"), do_lower_case=True, model_max_length=256)
+    torch.manual_seed(0)
+    config = MPNetConfig(
+        vocab_size=len(vocab),
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+        max_position_embeddings=260,
+        pad_token_id=1,
+    )
+    MPNetModel(config).save_pretrained(d)
+    tokenizer.save_pretrained(d)
+    return d
+
+
+@pytest.fixture(scope="session")
 def trained_ner(tiny_bert, toy_corpus, tmp_path_factory) -> Path:
     """A transformer + ner pipeline trained on the toy task with the default CPU config."""
     from spacy.cli.train import train

@@ -6,6 +6,7 @@ from spacy_bert_ner.cli import (  # noqa: F401  (each module adds its command to
     average,
     calibrate,
     convert,
+    distill,
     ensemble,
     evaluate,
     export,

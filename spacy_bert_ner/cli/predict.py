@@ -12,7 +12,9 @@ from spacy_bert_ner.errors import InputError
 def predict_cli(
     model: str = typer.Argument(..., help="Pipeline directory or installed package name"),
     input_path: Path = typer.Argument(..., help='.txt (one document per line), .jsonl ({"text": ...} per line) or .spacy'),
-    output_path: Path = typer.Argument(..., help=".jsonl (input record + entities) or .spacy"),
+    output_path: Path = typer.Argument(
+        ..., help=".jsonl (input record + entities), .spacy, or annotation-tool tasks (.json Label Studio; see --format)"
+    ),
     batch_size: int = typer.Option(64, "--batch-size", "-b", help="Documents per nlp.pipe batch"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU"),
     skip_errors: bool = typer.Option(False, "--skip-errors", help="Skip (and count) bad input lines instead of stopping"),
@@ -22,6 +24,18 @@ def predict_cli(
     resume: bool = typer.Option(
         True, "--resume/--no-resume", help="Continue the OUTPUT.partial of an interrupted run of the same command"
     ),
+    format: Optional[str] = typer.Option(
+        None,
+        "--format",
+        "-f",
+        help="jsonl, spacy, label-studio (.json), prodigy or doccano (.jsonl); default: from the suffix",
+    ),
+    rank: str = typer.Option(
+        "none", "--rank", help="uncertainty: the least certain documents first (an ensemble: its members' disagreement)"
+    ),
+    model_version: Optional[str] = typer.Option(
+        None, "--model-version", help="The tasks' model_version (default: the pipeline's name-version)"
+    ),
     processes: int = typer.Option(
         1,
         "--processes",
@@ -30,7 +44,9 @@ def predict_cli(
         help="Worker processes, each with its own model and a share of the cores as threads (1: this process annotates)",
     ),
 ) -> None:
-    """Find entities in raw text and write them as JSON Lines or a .spacy file.
+    """Find entities in raw text and write them as JSON Lines, a .spacy file,
+    or tasks to correct in Label Studio, Prodigy or doccano, optionally ranked
+    for annotation (--rank uncertainty).
 
     Output goes to OUTPUT.partial, flushed per record, and is renamed to OUTPUT
     on success; after an error OUTPUT.partial keeps what was done, and running
@@ -40,8 +56,8 @@ def predict_cli(
     from spacy_bert_ner.inference.predict import check_paths, load_tokenizer, predict_file
 
     try:
-        check_paths(input_path, output_path)
-    except InputError as e:
+        check_paths(input_path, output_path, format, rank)
+    except (InputError, ValueError) as e:
         fail(e)
     if processes > 1:
         if gpu_id >= 0:
@@ -69,6 +85,9 @@ def predict_cli(
             processes=processes,
             model=model,
             runtime=runtime,
+            format=format,
+            rank=rank,
+            model_version=model_version,
         )
     except InputError as e:
         msg.warn(f"Records before the error are in {output_path}.partial")

@@ -12,6 +12,7 @@ from spacy_bert_ner.formats.docbin import make_doc, write_docbin
 from spacy_bert_ner.formats.read import detect_format, read_sentences
 from spacy_bert_ner.formats.schemes import SCHEMES, SchemeStats, Span, TagError, tags_to_spans
 from spacy_bert_ner.formats.sentence import Sentence
+from spacy_bert_ner.formats.spans import SPAN_FORMATS, SpanReport, detect_span_format, read_span_docs
 from spacy_bert_ner.formats.splits import group, split_items
 
 
@@ -47,6 +48,7 @@ class ConversionReport:
     scheme: str
     parts: List[PartStats]
     repairs: List[Repair]
+    alignment: Optional[Dict] = None  # span exports: what was kept, left out, snapped or skipped
 
     @property
     def sentences(self) -> int:
@@ -76,6 +78,7 @@ class ConversionReport:
                 {"path": p.path, "docs": p.docs, "sentences": p.sentences, "tokens": p.tokens, "entities": p.entities}
                 for p in self.parts
             ],
+            **({"alignment": self.alignment} if self.alignment is not None else {}),
         }
 
 
@@ -130,6 +133,8 @@ def convert(
     label_names: Optional[Sequence[str]] = None,
     limit: int = 0,
     strip_control: bool = False,
+    misaligned: str = "error",
+    annotator: Optional[str] = None,
 ) -> ConversionReport:
     """Convert one input file.
 
@@ -142,8 +147,19 @@ def convert(
     (for smoke tests). ``strip_control`` removes control characters from tokens
     instead of failing on them. Nothing is written unless the whole input reads
     and decodes, and an input without a single sentence is an error.
+
+    Span exports of annotation tools (``prodigy``, ``doccano``,
+    ``label-studio``; see :mod:`spacy_bert_ner.formats.spans`) give one Doc
+    per record, tokenized by spaCy's English tokenizer (or the tool's
+    tokens); ``misaligned`` says what a span off the token boundaries does
+    (``error``, ``snap``, ``skip``) and ``annotator`` picks a Label Studio
+    annotator's annotations.
     """
     fmt = format or detect_format(input_path)
+    if fmt in SPAN_FORMATS or (format is None and fmt == "hf" and detect_span_format(input_path)):
+        return _convert_spans(input_path, output_path, format, split, seed, limit, misaligned, annotator)
+    if misaligned != "error" or annotator is not None:
+        raise ValueError("--misaligned and --annotator apply to span exports (prodigy, doccano, label-studio)")
     sentences = list(read_sentences(input_path, fmt, encoding=encoding, label_names=label_names, strip_control=strip_control))
     if not sentences:
         raise InputError(
@@ -179,3 +195,37 @@ def convert(
         stats.entities = dict(sorted(entity_counts.items()))
         stats_list.append(stats)
     return ConversionReport(str(input_path), fmt, used_scheme, stats_list, repairs)
+
+
+def _convert_spans(
+    input_path: Union[str, Path],
+    output_path: Union[str, Path],
+    format: Optional[str],
+    split: Optional[Sequence[float]],
+    seed: int,
+    limit: int,
+    misaligned: str,
+    annotator: Optional[str],
+) -> ConversionReport:
+    """A span export to one ``.spacy`` file (or ``train``/``dev``/``test`` with ``split``)."""
+    import spacy
+
+    nlp = spacy.blank("en")
+    report = SpanReport(format or "")
+    docs = list(read_span_docs(nlp, input_path, format, misaligned, annotator, report))
+    if not docs:
+        raise InputError(input_path, None, f"no annotated records found ({report.to_dict()['left_out'] or 'empty file?'})")
+    if split:
+        if Path(output_path).suffix == ".spacy":
+            raise ValueError(f"with --split the output must be a directory, got {output_path}")
+        targets = [(Path(output_path) / f"{name}.spacy", items) for name, items in split_items(docs, split, seed).items()]
+    else:
+        targets = [(Path(output_path), docs)]
+    stats_list = []
+    for target, items in targets:
+        items = items[:limit] if limit > 0 else items
+        stats = PartStats(str(target), docs=len(items), sentences=len(items), tokens=sum(len(d) for d in items))
+        stats.entities = dict(sorted(Counter(e.label_ for d in items for e in d.ents).items()))
+        write_docbin(items, target)
+        stats_list.append(stats)
+    return ConversionReport(str(input_path), report.format, "spans", stats_list, [], alignment=report.to_dict())

@@ -37,14 +37,15 @@ def make_doc(vocab: Vocab, parts: Sequence[Tuple[Sequence[str], Sequence[Span]]]
     return doc
 
 
-def write_docbin(docs: Iterable[Doc], path: Union[str, Path]) -> int:
+def write_docbin(docs: Iterable[Doc], path: Union[str, Path], store_user_data: bool = False) -> int:
     """Write Docs to a ``.spacy`` file atomically; returns the number of Docs.
 
     The file appears only once it is complete: an error half-way leaves no file.
+    ``store_user_data`` keeps ``doc.user_data`` (a teacher's probabilities, for example).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    db = DocBin(attrs=["ORTH", "SPACY", "ENT_IOB", "ENT_TYPE", "SENT_START"], store_user_data=False)
+    db = DocBin(attrs=["ORTH", "SPACY", "ENT_IOB", "ENT_TYPE", "SENT_START"], store_user_data=store_user_data)
     n = 0
     for doc in docs:
         db.add(doc)

@@ -18,6 +18,11 @@ Outputs:
   input is replaced.
 * ``.spacy``: a DocBin of the predicted Docs (with user data, so span
   extension values survive).
+* Annotation-tool tasks (``--format``): Label Studio (``.json``), Prodigy
+  or doccano (``.jsonl``), see :mod:`spacy_bert_ner.formats.tasks`; with
+  ``rank="uncertainty"`` (any JSON output) the documents are ordered for
+  annotation, each with its ``rank`` and ``uncertainty``
+  (:mod:`spacy_bert_ner.inference.ranking`).
 
 Streaming: records are read, annotated in batches and written one at a time,
 so memory stays constant for ``.jsonl`` output (a ``.spacy`` file is one
@@ -53,12 +58,17 @@ from spacy.util import minibatch
 from spacy.vocab import Vocab
 
 from spacy_bert_ner.errors import InputError
+from spacy_bert_ner.formats.tasks import TASK_FORMATS, write_tasks
 from spacy_bert_ner.inference.entities import entity_record
+from spacy_bert_ner.inference.ranking import RANKINGS, doc_uncertainty, rank_records
 from spacy_bert_ner.pipeline.batching import pipe_by_length
 from spacy_bert_ner.pipeline.bert_ner import drop_trf_data
 
 INPUT_SUFFIXES = (".txt", ".jsonl", ".spacy")
-OUTPUT_SUFFIXES = (".jsonl", ".spacy")
+OUTPUT_SUFFIXES = (".jsonl", ".spacy", ".json")
+# Output formats: jsonl (records + entities), spacy (a DocBin), and annotation-tool tasks
+OUTPUT_FORMATS = ("jsonl", "spacy", *TASK_FORMATS)
+_FORMAT_SUFFIX = {"jsonl": ".jsonl", "spacy": ".spacy", "label-studio": ".json", "prodigy": ".jsonl", "doccano": ".jsonl"}
 PARTIAL_SUFFIX = ".partial"
 STATE_SUFFIX = ".partial.json"
 # How many skipped-record messages are kept for the summary.
@@ -89,19 +99,41 @@ class PredictStats:
             self.errors.append(str(error))
 
 
-def check_paths(input_path: Union[str, Path], output_path: Union[str, Path]) -> None:
-    """Fail early (before loading a model) on a missing input or an unknown format."""
+def output_format(output_path: Union[str, Path], format: Optional[str] = None, rank: str = "none") -> str:
+    """The output format: ``format``, or from the suffix (``.json``: Label
+    Studio tasks); ``ValueError`` when suffix, format and ranking don't fit."""
+    output_path = Path(output_path)
+    if rank not in RANKINGS:
+        raise ValueError(f"unknown ranking {rank!r}; expected one of {', '.join(RANKINGS)}")
+    if format is None:
+        format = {".jsonl": "jsonl", ".spacy": "spacy", ".json": "label-studio"}.get(output_path.suffix)
+        if format is None:
+            raise InputError(
+                output_path, None, f"unknown output format '{output_path.suffix}': use one of {', '.join(OUTPUT_SUFFIXES)}"
+            )
+    if format not in OUTPUT_FORMATS:
+        raise ValueError(f"unknown output format {format!r}; expected one of {', '.join(OUTPUT_FORMATS)}")
+    if output_path.suffix != _FORMAT_SUFFIX[format]:
+        raise InputError(output_path, None, f"{format} output goes to a {_FORMAT_SUFFIX[format]} file")
+    if rank != "none" and format == "spacy":
+        raise ValueError("--rank orders JSON output (jsonl, label-studio, prodigy, doccano), not a .spacy file")
+    return format
+
+
+def check_paths(
+    input_path: Union[str, Path], output_path: Union[str, Path], format: Optional[str] = None, rank: str = "none"
+) -> str:
+    """Fail early (before loading a model) on a missing input or an unknown
+    format; returns the output format (see :func:`output_format`)."""
     input_path, output_path = Path(input_path), Path(output_path)
     if input_path.suffix not in INPUT_SUFFIXES:
         raise InputError(input_path, None, f"unknown input format '{input_path.suffix}': use one of {', '.join(INPUT_SUFFIXES)}")
-    if output_path.suffix not in OUTPUT_SUFFIXES:
-        raise InputError(
-            output_path, None, f"unknown output format '{output_path.suffix}': use one of {', '.join(OUTPUT_SUFFIXES)}"
-        )
+    format = output_format(output_path, format, rank)
     if not input_path.is_file():
         raise InputError(input_path, None, "file not found")
     if input_path.resolve() == output_path.resolve():
         raise InputError(output_path, None, "the output would overwrite the input")
+    return format
 
 
 def _record_from_json(path: Path, line_no: int, line: str) -> Record:
@@ -310,6 +342,9 @@ def predict_file(
     model: Optional[str] = None,
     runtime: Optional[str] = None,
     threads: Optional[int] = None,
+    format: Optional[str] = None,
+    rank: str = "none",
+    model_version: Optional[str] = None,
 ) -> PredictStats:
     """Annotate ``input_path`` with ``nlp`` and write the entities to ``output_path``.
 
@@ -325,16 +360,28 @@ def predict_file(
     With ``resume``, a partial output of the same input and settings is
     continued (see the module docstring); ``stats.resumed`` counts the records
     kept from it.
+
+    ``format`` (default: from the suffix) may also be ``label-studio``,
+    ``prodigy`` or ``doccano`` (:mod:`spacy_bert_ner.formats.tasks`, with
+    ``model_version``, default the pipeline's name and version), and ``rank
+    = "uncertainty"`` orders the documents for annotation
+    (:mod:`spacy_bert_ner.inference.ranking`). Those records stream into
+    ``OUTPUT.partial`` as JSON Lines like any run, and become ``OUTPUT`` once
+    all are done.
     """
     input_path, output_path = Path(input_path), Path(output_path)
-    check_paths(input_path, output_path)
+    format = check_paths(input_path, output_path, format, rank)
+    streams_json = format != "spacy"
+    scored = format != "jsonl" or rank != "none"
+    spans_key = pipeline_spans_key(nlp) if scored else None
     output_path.parent.mkdir(parents=True, exist_ok=True)
     partial = output_path.with_name(output_path.name + PARTIAL_SUFFIX)
     state_path = output_path.with_name(output_path.name + STATE_SUFFIX)
     buffer = max(buffer, batch_size)  # what pipe_by_length reads at a time
     state = _run_state(input_path, batch_size, buffer, skip_errors)
     stats = PredictStats()
-    kept = _resume_partial(partial, state_path, state, output_path.suffix, buffer) if resume else None
+    state["scored"] = scored
+    kept = _resume_partial(partial, state_path, state, streams_json, buffer) if resume else None
     stats.resumed = len(kept) if isinstance(kept, list) else (kept or 0)
     srsly.write_json(state_path, state)
     reader = _Reader(nlp, input_path, stats, skip_errors=skip_errors, skip_first=stats.resumed)
@@ -348,9 +395,9 @@ def predict_file(
             results = annotate_processes(model, nlp.vocab, reader, processes, runtime, threads, batch_size, buffer)
         else:
             results = annotate(nlp, reader, batch_size=batch_size, buffer=buffer)
-        if output_path.suffix == ".jsonl":
+        if streams_json:
             with partial.open("a" if stats.resumed else "w", encoding="utf8", newline="\n") as out:
-                _write_jsonl(results, out, stats, bar)
+                _write_jsonl(results, out, stats, bar, spans_key)
         else:
             _write_docbin(results, partial, stats, bar, kept if isinstance(kept, list) else [])
     finally:
@@ -358,9 +405,45 @@ def predict_file(
         stats.seconds = time.perf_counter() - start
     if reader.error is not None:
         raise reader.error
-    os.replace(partial, output_path)
+    if format == "spacy" or (format == "jsonl" and rank == "none"):
+        os.replace(partial, output_path)
+    else:
+        version = model_version or f"{nlp.meta.get('name', 'pipeline')}-{nlp.meta.get('version', '0.0.0')}"
+        _finish_tasks(partial, output_path, format, rank, version)
+        partial.unlink()
     state_path.unlink(missing_ok=True)
     return stats
+
+
+def pipeline_spans_key(nlp: Language) -> Optional[str]:
+    """The span group key of the pipeline's bert_ner component (from its
+    config, so a tokenizer-only pipeline has it too)."""
+    from spacy_bert_ner.pipeline.bert_ner import BERT_NER_FACTORIES, DEFAULT_SPANS_KEY, enabled_components
+
+    found = enabled_components(nlp.config, BERT_NER_FACTORIES)
+    return found[0][1].get("spans_key", DEFAULT_SPANS_KEY) if found else DEFAULT_SPANS_KEY
+
+
+def _finish_tasks(partial: Path, output_path: Path, format: str, rank: str, model_version: str) -> None:
+    """The streamed records of ``partial``, ranked if asked, written to
+    ``output_path`` as JSON Lines or annotation-tool tasks (atomically)."""
+    import tempfile
+
+    records = list(srsly.read_jsonl(partial))
+    if rank == "uncertainty":
+        records = rank_records(records)
+    fd, tmp = tempfile.mkstemp(prefix=f".{output_path.name}.", suffix=".tmp", dir=str(output_path.parent))
+    try:
+        with os.fdopen(fd, "w", encoding="utf8", newline="\n") as out:
+            if format == "jsonl":
+                for record in records:
+                    out.write(srsly.json_dumps(record) + "\n")
+            else:
+                write_tasks(records, out, format, model_version)
+        os.replace(tmp, output_path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _run_state(input_path: Path, batch_size: int, buffer: int, skip_errors: bool) -> Record:
@@ -376,7 +459,7 @@ def _run_state(input_path: Path, batch_size: int, buffer: int, skip_errors: bool
     }
 
 
-def _resume_partial(partial: Path, state_path: Path, state: Record, suffix: str, buffer: int):
+def _resume_partial(partial: Path, state_path: Path, state: Record, streams_json: bool, buffer: int):
     """Keep the complete buffers of a partial output of the same run; the number
     of records kept (``.jsonl``) or the Docs kept (``.spacy``), or None to start afresh."""
     if not partial.exists():
@@ -387,7 +470,7 @@ def _resume_partial(partial: Path, state_path: Path, state: Record, suffix: str,
         previous = None
     if previous != state:
         return None
-    if suffix == ".jsonl":
+    if streams_json:
         data = partial.read_bytes()
         complete = data[: data.rfind(b"\n") + 1]  # a line cut short is dropped
         lines = complete.splitlines(keepends=True)
@@ -409,10 +492,16 @@ def _count(doc: Doc, stats: PredictStats, bar) -> None:
     bar.update(len(doc))
 
 
-def _write_jsonl(results: Iterable[Tuple[Doc, Tuple[int, Record]]], out: IO[str], stats: PredictStats, bar) -> None:
+def _write_jsonl(
+    results: Iterable[Tuple[Doc, Tuple[int, Record]]], out: IO[str], stats: PredictStats, bar, spans_key: Optional[str] = None
+) -> None:
+    """One record per line: the input record and its entities (and, given the
+    component's ``spans_key``, its ``uncertainty`` for ranking)."""
     for doc, (_, record) in results:
         record = dict(record)
         record["entities"] = [entity_record(e) for e in doc.ents]
+        if spans_key is not None:
+            record.update(doc_uncertainty(doc, spans_key))
         out.write(srsly.json_dumps(record) + "\n")
         out.flush()
         _count(doc, stats, bar)

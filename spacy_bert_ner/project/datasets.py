@@ -127,24 +127,29 @@ def fetch_dataset(
 
 
 # Datasets made of the user's own train/dev/test files.
-OWN_FILES = ("conll",)
+OWN_FILES = ("conll", "spans")
 
 
 def record_own_files(dataset: str, dest: Union[str, Path], files: Dict[str, Optional[Path]]) -> Path:
-    """Check that the user's ``train``/``dev``/``test`` files exist and write
-    ``dest/<dataset>/files.json`` with each one's path, size and sha256.
-
-    The manifest is what the project's ``convert`` step depends on, so it
-    reruns when one of the files changes.
-    """
-    import srsly
-
+    """Check that the user's ``train``/``dev``/``test`` files exist and record
+    them (:func:`record_files`)."""
     missing = [part for part, path in files.items() if not path]
     if missing:
         raise ValueError(f"dataset {dataset!r} needs --{' --'.join(missing)}")
     absent = [f"{part} file {path}" for part, path in files.items() if not Path(path).is_file()]
     if absent:
         raise FileNotFoundError(f"no such file: {', '.join(absent)}")
+    return record_files(dataset, dest, files)
+
+
+def record_files(dataset: str, dest: Union[str, Path], files: Dict[str, Path]) -> Path:
+    """Write ``dest/<dataset>/files.json`` with each file's path, size and sha256.
+
+    The manifest is what the project's ``convert`` step depends on, so it
+    reruns when one of the dataset's files changes.
+    """
+    import srsly
+
     manifest = {
         part: {"path": str(path), "bytes": Path(path).stat().st_size, "sha256": sha256_of(path)} for part, path in files.items()
     }

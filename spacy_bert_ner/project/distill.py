@@ -1,0 +1,118 @@
+"""Distillation: a student pipeline trained on a teacher's soft tag
+probabilities mixed with the gold tags.
+
+``distill`` runs the teacher over the training Docs (and optional unlabelled
+text) once, writing ``OUTPUT/teacher-corpus.spacy``, then trains the student
+config on it with ``spacy train`` (through :func:`train_members`, one member),
+so ``OUTPUT`` looks like any ``spacy-bert-ner train`` output: ``model-best``,
+``member-0/``, ``members.json`` (with a ``distillation`` record added). The
+teacher corpus is kept with a record of what it was made from and reused when
+the teacher and the data are unchanged, so a rerun after a failed training
+does not pay for the teacher again.
+"""
+
+import time
+from pathlib import Path
+from typing import Callable, Dict, Optional, Sequence, Union
+
+import srsly
+
+from spacy_bert_ner.pipeline.bert_ner import bert_ner_name, check_distillation
+from spacy_bert_ner.project.datasets import sha256_of
+from spacy_bert_ner.project.members import SUMMARY_FILE, train_members
+
+CORPUS_FILE = "teacher-corpus.spacy"
+CORPUS_RECORD = "teacher-corpus.json"
+
+
+def teacher_fingerprint(teacher: Union[str, Path]) -> Dict[str, str]:
+    """What identifies a teacher: its path, and the sha256 of its weights' files
+    when it is a directory (a package name is its name)."""
+    path = Path(teacher)
+    if not path.is_dir():
+        return {"teacher": str(teacher)}
+    weights = sorted(p for p in path.rglob("model") if p.is_file())
+    return {"teacher": str(path), **{str(p.relative_to(path)): sha256_of(p) for p in weights}}
+
+
+def teacher_corpus(
+    teacher: Union[str, Path],
+    train: Union[str, Path],
+    output_dir: Union[str, Path],
+    unlabelled: Optional[Union[str, Path]] = None,
+    gpu_id: int = -1,
+    batch_size: int = 64,
+    log: Callable[[str], None] = print,
+) -> Path:
+    """``OUTPUT/teacher-corpus.spacy``, written by the teacher unless one made
+    from the same teacher and data is there already."""
+    import spacy
+
+    from spacy_bert_ner.formats.docbin import read_docbin
+    from spacy_bert_ner.training.distillation import write_teacher_corpus
+
+    output_dir = Path(output_dir)
+    corpus, record_path = output_dir / CORPUS_FILE, output_dir / CORPUS_RECORD
+    made_from = {
+        **teacher_fingerprint(teacher),
+        "train": str(train),
+        "train_sha256": sha256_of(train),
+        "unlabelled": str(unlabelled) if unlabelled else None,
+        "unlabelled_sha256": sha256_of(unlabelled) if unlabelled else None,
+    }
+    if corpus.exists() and record_path.exists() and srsly.read_json(record_path).get("made_from") == made_from:
+        log(f"{corpus}: made from the same teacher and data, reused")
+        return corpus
+    if gpu_id >= 0:
+        spacy.require_gpu(gpu_id)
+    nlp = spacy.load(teacher)
+    labels = set(nlp.get_pipe(bert_ner_name(nlp)).labels)
+    gold = {ent.label_ for doc in read_docbin(train) for ent in doc.ents}
+    if not gold <= labels:
+        raise ValueError(
+            f"the teacher {teacher} has no label {', '.join(sorted(gold - labels))} of the training data {train} "
+            f"(its labels: {', '.join(sorted(labels))}): train the teacher on the same labels"
+        )
+    start = time.time()
+    counts = write_teacher_corpus(nlp, train, corpus, unlabelled, batch_size, log)
+    srsly.write_json(record_path, {"made_from": made_from, "counts": counts, "seconds": round(time.time() - start, 1)})
+    return corpus
+
+
+def distill(
+    teacher: Union[str, Path],
+    config: Union[str, Path],
+    output_dir: Union[str, Path],
+    train: Union[str, Path],
+    unlabelled: Optional[Union[str, Path]] = None,
+    weight: Optional[float] = None,
+    temperature: Optional[float] = None,
+    overrides: Sequence[str] = (),
+    gpu_id: int = -1,
+    log: Callable[[str], None] = print,
+) -> Path:
+    """Train the student ``config`` into ``OUTPUT`` on the teacher's
+    probabilities for ``train`` (a DocBin) and ``unlabelled`` (plain text, one
+    document per line). ``weight`` and ``temperature`` override the config's
+    ``[components.bert_ner.distillation]``. Other ``spacy train`` overrides
+    (``--paths.dev``, ``--paths.transformer`` ...) pass through; the training
+    corpus is the teacher's."""
+    settings = {k: v for k, v in (("weight", weight), ("temperature", temperature)) if v is not None}
+    check_distillation({"weight": 0.5, "temperature": 2.0, **settings})
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    corpus = teacher_corpus(teacher, train, output_dir, unlabelled, gpu_id, log=log)
+    overrides = [*overrides, "--paths.train", str(corpus)]
+    for key, value in settings.items():
+        overrides += [f"--components.bert_ner.distillation.{key}", str(value)]
+    best = train_members(config, output_dir, 1, overrides, gpu_id, log=log)
+    summary = srsly.read_json(output_dir / SUMMARY_FILE)
+    summary["distillation"] = {
+        "teacher": str(teacher),
+        "train": str(train),
+        "unlabelled": str(unlabelled) if unlabelled else None,
+        **srsly.read_json(output_dir / CORPUS_RECORD)["counts"],
+        **settings,
+    }
+    srsly.write_json(output_dir / SUMMARY_FILE, summary)
+    return best
