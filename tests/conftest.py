@@ -87,7 +87,7 @@ def tiny_mpnet(tmp_path_factory) -> Path:
     words = sorted(
         {w for group in (CITIES, PEOPLE, ORGS) for w in group} | {w for t, _ in TEMPLATES for w in t if not w.startswith("{")}
     )
-    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>", "[UNK]"]  # the fast tokenizer's WordPiece model names [UNK]
     vocab = list(dict.fromkeys(specials + chars + [f"##{c}" for c in chars] + words))
     (d / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf8")
     tokenizer = MPNetTokenizerFast(vocab_file=str(d / "vocab.txt"), do_lower_case=True, model_max_length=256)
@@ -100,6 +100,9 @@ def tiny_mpnet(tmp_path_factory) -> Path:
         intermediate_size=128,
         max_position_embeddings=260,
         pad_token_id=1,
+        # all-mpnet-base-v2's; the default 1e-12 reads back as 0.0 from a saved pipeline (JSON with
+        # 9 decimals), and MPNet's all-zero padding embeddings then normalise to NaN
+        layer_norm_eps=1e-5,
     )
     MPNetModel(config).save_pretrained(d)
     tokenizer.save_pretrained(d)

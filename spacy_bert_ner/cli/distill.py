@@ -14,8 +14,8 @@ def distill_cli(
     config: Path = typer.Argument(..., help="The student's training config (.cfg), e.g. configs/bert-ner-cpu.cfg"),
     output_dir: Path = typer.Argument(..., help="Gets teacher-corpus.spacy, member-0/, model-best/ and members.json"),
     train: Path = typer.Option(..., "--paths.train", help="Training data (.spacy) the teacher annotates"),
-    unlabelled: Optional[Path] = typer.Option(
-        None, "--unlabelled", help="Extra plain text, one document per line, taught by the teacher alone"
+    unlabelled: Optional[str] = typer.Option(
+        None, "--unlabelled", help="Extra plain text, one document per line, taught by the teacher alone ('': none)"
     ),
     weight: Optional[float] = typer.Option(
         None, "--weight", help="Share of the teacher's term in the loss, 0-1 (default: the config's distillation.weight)"
@@ -39,7 +39,8 @@ def distill_cli(
 
     try:
         overrides = [*schedule_overrides(max_steps, eval_frequency), *ctx.args]
-        best = distill(teacher, config, output_dir, train, unlabelled, weight, temperature, overrides, gpu_id, log=msg.info)
+        extra = Path(unlabelled) if unlabelled else None
+        best = distill(teacher, config, output_dir, train, extra, weight, temperature, overrides, gpu_id, log=msg.info)
     except (ValueError, RuntimeError, OSError) as error:
         fail(error)
     msg.good(f"Saved the student {best}")

@@ -93,6 +93,35 @@ def test_all_workflow_on_wikiann(tmp_path, tiny_bert, shared_data, config, head,
     assert list(wheel.parent.glob("spacy_bert_ner-*.whl"))  # the code the model names, beside it
 
 
+@pytest.mark.slow
+def test_distillation_workflow_on_wikiann(tmp_path, tiny_bert, tiny_mpnet, shared_data):
+    """The distillation workflow: an MPNet teacher (no token types) taught into the BERT student, then evaluated and packaged."""
+    project = _project_copy(tmp_path)
+    tiny = ["--vars.max_steps", "6", "--vars.teacher_steps", "6", "--vars.eval_frequency", "3", "--vars.limit", "100"]
+    models = [
+        "--vars.transformer",
+        str(tiny_bert),
+        "--vars.teacher_transformer",
+        str(tiny_mpnet),
+        "--vars.package_name",
+        "smoke_distilled",
+    ]
+    _run(
+        ["project", "run", "distillation", ".", *tiny, *models, "--vars.distill_weight", "0.7"],
+        project,
+        {"SPACY_BERT_NER_DATA": str(shared_data)},
+    )
+    teacher = srsly.read_json(project / "training" / "wikiann-en-teacher" / "test-metrics.json")
+    assert teacher["transformer"] == str(tiny_mpnet) and teacher["docs"] == 100
+    student = srsly.read_json(project / "training" / "wikiann-en" / "test-metrics.json")
+    assert student["transformer"] == str(tiny_bert) and student["steps"] == 6
+    summary = srsly.read_json(project / "training" / "wikiann-en" / "members.json")
+    assert summary["distillation"]["weight"] == pytest.approx(0.7) and summary["distillation"]["labelled"] == 100
+    assert summary["distillation"]["teacher"] == "training/wikiann-en-teacher/model-best"
+    wheel = project / "packages" / "en_smoke_distilled-0.1.0" / "dist" / "en_smoke_distilled-0.1.0-py3-none-any.whl"
+    assert wheel.exists()
+
+
 def test_default_config_is_one_of_the_two_heads():
     project = srsly.read_yaml(REPO / "project.yml")
     assert project["vars"]["config"] in ("bert-ner-cpu.cfg", "ner-cpu.cfg")

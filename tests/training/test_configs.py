@@ -1,11 +1,12 @@
 """Training the default config (tiny BERT) and the pieces it registers."""
+import numpy
 import pytest
 import spacy
 from spacy.util import registry
 
 from spacy_bert_ner.pipeline.transformer import EMBEDDED_MINILM, resolve_transformer_name
 
-from ..util import CONFIG_DIR
+from ..util import CONFIG_DIR, tiny_overrides
 
 
 def test_trained_pipeline_learns_the_toy_task(trained_ner, toy_corpus):
@@ -151,3 +152,57 @@ def test_a_pipeline_from_the_default_config_creates_its_own_optimizer(tiny_bert,
     examples = list(Corpus(str(toy_corpus / "train.spacy"))(nlp))[:4]
     nlp.initialize(lambda: examples)
     assert nlp.create_optimizer() is not None
+
+
+@pytest.mark.slow
+def test_the_base_recipe_gives_an_encoder_without_token_types_the_casing(tiny_mpnet, toy_corpus, tmp_path):
+    """bert-ner-base-cpu.cfg on an MPNet (no token type embeddings, uncased):
+    it trains, and the casing reaches the model beside the listener."""
+    from spacy.cli.train import train
+
+    from spacy_bert_ner.pipeline.transformer import token_type_embeddings
+
+    overrides = tiny_overrides(tiny_mpnet, toy_corpus, steps=6)
+    overrides["paths.train_log"] = str(tmp_path / "log.jsonl")
+    train(CONFIG_DIR / "bert-ner-base-cpu.cfg", tmp_path, overrides=overrides)
+    nlp = spacy.load(tmp_path / "model-last")
+    shim = next(node for node in nlp.get_pipe("transformer").model.walk() if node.shims).shims[0]
+    assert type(shim._model).__name__ == "MPNetModel" and token_type_embeddings(shim._model) is None
+    tokenizer = nlp.get_pipe("transformer").model.tokenizer
+    assert tokenizer("anna lives in paris")["input_ids"] == tokenizer("Anna lives in Paris")["input_ids"]  # uncased
+    lower, title = nlp.get_pipe("transformer").pipe([nlp.make_doc("anna lives in paris"), nlp.make_doc("Anna lives in Paris")])
+    probs = nlp.get_pipe("bert_ner").predict([lower, title])
+    assert not numpy.allclose(probs[0], probs[1])  # the casing features tell them apart
+
+
+def test_case_types_on_an_encoder_without_token_types_is_refused(tiny_mpnet, toy_corpus, tmp_path):
+    from spacy.cli.train import train
+
+    overrides = tiny_overrides(tiny_mpnet, toy_corpus, steps=2)
+    overrides.update({"paths.train_log": str(tmp_path / "log.jsonl"), "components.transformer.model.case_types": True})
+    with pytest.raises(ValueError, match="case_types needs a transformer with token type embeddings.*MPNetModel has none"):
+        train(CONFIG_DIR / "bert-ner-base-cpu.cfg", tmp_path, overrides=overrides)
+
+
+@pytest.mark.slow
+def test_the_gpu_recipe_runs_a_few_steps_on_the_cpu(tiny_mpnet, toy_corpus, tmp_path):
+    """bert-ner-gpu.cfg (base MPNet by default) trains on the CPU with gpu_id -1, so its one GPU command is known to run."""
+    from spacy.cli.train import train
+
+    overrides = tiny_overrides(tiny_mpnet, toy_corpus, steps=4)
+    overrides.update({"paths.train_log": str(tmp_path / "log.jsonl"), "training.accumulate_gradient": 1, "training.batcher.size": 200})
+    train(CONFIG_DIR / "bert-ner-gpu.cfg", tmp_path, overrides=overrides, use_gpu=-1)
+    nlp = spacy.load(tmp_path / "model-last")
+    assert nlp.pipe_names == ["transformer", "bert_ner"] and nlp("anna works at acme .") is not None
+
+
+def test_the_mpnet_name_resolves_to_the_downloaded_folder(tmp_path, monkeypatch):
+    from spacy_bert_ner.pipeline.transformer import BASE_MPNET
+
+    monkeypatch.setattr("pathlib.Path.home", lambda: tmp_path)
+    assert resolve_transformer_name(BASE_MPNET) == BASE_MPNET  # nothing downloaded: the hub name
+    folder = tmp_path / ".cache" / "spacy-bert-ner" / "all-mpnet-base-v2"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}", encoding="utf8")
+    (folder / "model.safetensors").write_bytes(b"")
+    assert resolve_transformer_name(BASE_MPNET) == resolve_transformer_name("all-mpnet-base-v2") == str(folder)
