@@ -32,6 +32,8 @@ def set_teacher_probs(doc: Doc, probs: numpy.ndarray, tags: Sequence[str]) -> No
     probs = numpy.asarray(probs)
     if probs.shape != (len(doc), len(tags)):
         raise ValueError(f"teacher probabilities of shape {probs.shape} for a Doc of {len(doc)} tokens and {len(tags)} tags")
+    if not numpy.isfinite(probs).all():
+        raise ValueError(f"the teacher gave non-finite tag probabilities for the Doc {doc.text[:60]!r}: is the teacher broken?")
     doc.user_data[PROBS_KEY] = probs.astype("float16")
     doc.user_data[TAGS_KEY] = "|".join(tags)
 

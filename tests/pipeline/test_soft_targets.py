@@ -51,6 +51,8 @@ def test_teacher_probabilities_survive_a_docbin(tmp_path):
     assert tags[0] == "O" and tags[-1] == "U-PER" and [e.label_ for e in back.ents] == ["LOC"]
     with pytest.raises(ValueError, match="shape"):
         set_teacher_probs(doc, probs[:3], tags)
+    with pytest.raises(ValueError, match="non-finite tag probabilities"):
+        set_teacher_probs(doc, probs * numpy.nan, tags)
 
 
 def test_only_tokens_aligned_one_to_one_get_a_teacher_target():
