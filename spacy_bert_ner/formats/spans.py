@@ -248,13 +248,30 @@ def read_label_studio(path: Union[str, Path], report: SpanReport, annotator: Opt
             report.left_out["older annotation of a task"] += len(annotations) - 1
         spans = []
         for i, result in enumerate(_latest(annotations).get("result") or []):
-            if not isinstance(result, dict) or result.get("type", "labels") != "labels":
-                continue  # choices, relations, text areas: not entities
+            if not isinstance(result, dict):
+                continue
+            kind = result.get("type", "labels")
             value = result.get("value") or {}
+            if kind != "labels":
+                if "start" in value and "end" in value:  # spans of another tag (HyperTextLabels, ParagraphLabels)
+                    raise InputError(
+                        path, None, f"task {task_id}: result {i} is a {kind!r} span; only <Labels> on a <Text> are entities"
+                    )
+                report.left_out[f"{kind} result"] += 1  # choices, relations, text areas: not entities
+                continue
             labels = value.get("labels") or []
             if len(labels) != 1:
                 raise InputError(path, None, f"task {task_id}: result {i} has {len(labels)} labels, expected one")
-            spans.append(_span(path, None, f"task {task_id}: result {i}", value.get("start"), value.get("end"), labels[0]))
+            start, end, label = _span(path, None, f"task {task_id}: result {i}", value.get("start"), value.get("end"), labels[0])
+            shown = value.get("text")
+            if isinstance(shown, str) and 0 <= start < end <= len(text) and text[start:end] != shown:
+                raise InputError(
+                    path,
+                    None,
+                    f"task {task_id}: result {i} [{start}, {end}) says {shown!r} but the text there is {text[start:end]!r} "
+                    "(offsets counted in other units than characters?)",
+                )
+            spans.append((start, end, label))
         yield SpanRecord(where, text, spans, None, str(path), None, str(task_id))
 
 

@@ -23,8 +23,10 @@ import json
 from typing import Any, Dict, Iterable
 
 TASK_FORMATS = ("label-studio", "prodigy", "doccano")
-# The fields of a predicted record that become the task's text and spans.
+# The fields of a predicted record that become the task's text, spans and ranking,
+# and the annotations an input record brought from a tool (replaced by the predictions)
 _OWN = ("text", "entities", "rank", "uncertainty", "disagreement")
+_PREVIOUS = ("spans", "tokens", "label", "labels", "answer", "_input_hash", "_task_hash", "annotations", "predictions", "meta")
 
 
 def _ranking(item: Dict[str, Any]) -> Dict[str, Any]:
@@ -32,7 +34,8 @@ def _ranking(item: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _fields(item: Dict[str, Any]) -> Dict[str, Any]:
-    return {k: v for k, v in item.items() if k not in _OWN}
+    """The record's own fields, without what the task's predictions replace."""
+    return {k: v for k, v in item.items() if k not in _OWN and k not in _PREVIOUS}
 
 
 def label_studio_task(
@@ -75,14 +78,14 @@ def prodigy_task(item: Dict[str, Any], model_version: str) -> Dict[str, Any]:
     meta: Dict[str, Any] = {"model_version": model_version, **_ranking(item)}
     if item.get("uncertainty") is not None:
         meta["score"] = item["uncertainty"]
-    return {"text": item["text"], "spans": spans, **_fields(item), "meta": {**(item.get("meta") or {}), **meta}}
+    return {**_fields(item), "text": item["text"], "spans": spans, "meta": {**(item.get("meta") or {}), **meta}}
 
 
 def doccano_task(item: Dict[str, Any], model_version: str) -> Dict[str, Any]:
     task = {
+        **_fields(item),
         "text": item["text"],
         "label": [[e["start_char"], e["end_char"], e["label"]] for e in item.get("entities") or []],
-        **_fields(item),
         "model_version": model_version,
     }
     task.update(_ranking(item))

@@ -372,8 +372,8 @@ def predict_file(
     input_path, output_path = Path(input_path), Path(output_path)
     format = check_paths(input_path, output_path, format, rank)
     streams_json = format != "spacy"
-    scored = format != "jsonl" or rank != "none"
-    spans_key = pipeline_spans_key(nlp) if scored else None
+    scored = format in TASK_FORMATS or rank != "none"
+    spans_key = pipeline_spans_key(nlp, model) if scored else None
     output_path.parent.mkdir(parents=True, exist_ok=True)
     partial = output_path.with_name(output_path.name + PARTIAL_SUFFIX)
     state_path = output_path.with_name(output_path.name + STATE_SUFFIX)
@@ -397,7 +397,7 @@ def predict_file(
             results = annotate(nlp, reader, batch_size=batch_size, buffer=buffer)
         if streams_json:
             with partial.open("a" if stats.resumed else "w", encoding="utf8", newline="\n") as out:
-                _write_jsonl(results, out, stats, bar, spans_key)
+                _write_jsonl(results, out, stats, bar, scored, spans_key)
         else:
             _write_docbin(results, partial, stats, bar, kept if isinstance(kept, list) else [])
     finally:
@@ -415,13 +415,25 @@ def predict_file(
     return stats
 
 
-def pipeline_spans_key(nlp: Language) -> Optional[str]:
-    """The span group key of the pipeline's bert_ner component (from its
-    config, so a tokenizer-only pipeline has it too)."""
+def pipeline_spans_key(nlp: Language, model: Optional[str] = None) -> Optional[str]:
+    """The span group key of the pipeline's bert_ner component, from its config
+    (the saved one of ``model`` when ``nlp`` is a tokenizer-only pipeline);
+    ``ValueError`` when the pipeline has no bert_ner, whose confidences the
+    ranking and the tasks' scores need."""
     from spacy_bert_ner.pipeline.bert_ner import BERT_NER_FACTORIES, DEFAULT_SPANS_KEY, enabled_components
 
-    found = enabled_components(nlp.config, BERT_NER_FACTORIES)
-    return found[0][1].get("spans_key", DEFAULT_SPANS_KEY) if found else DEFAULT_SPANS_KEY
+    config = nlp.config
+    if not enabled_components(config, BERT_NER_FACTORIES) and model is not None:
+        from spacy.util import get_package_path, is_package, load_config
+
+        path = get_package_path(model) if is_package(model) else Path(model)
+        if not (path / "config.cfg").exists():
+            path = next((p for p in path.iterdir() if (p / "config.cfg").exists()), path)
+        config = load_config(path / "config.cfg")
+    found = enabled_components(config, BERT_NER_FACTORIES)
+    if not found:
+        raise ValueError("--rank and the annotation-tool formats need a pipeline with a bert_ner component (its confidences)")
+    return found[0][1].get("spans_key", DEFAULT_SPANS_KEY)
 
 
 def _finish_tasks(partial: Path, output_path: Path, format: str, rank: str, model_version: str) -> None:
@@ -493,14 +505,20 @@ def _count(doc: Doc, stats: PredictStats, bar) -> None:
 
 
 def _write_jsonl(
-    results: Iterable[Tuple[Doc, Tuple[int, Record]]], out: IO[str], stats: PredictStats, bar, spans_key: Optional[str] = None
+    results: Iterable[Tuple[Doc, Tuple[int, Record]]],
+    out: IO[str],
+    stats: PredictStats,
+    bar,
+    scored: bool = False,
+    spans_key: Optional[str] = None,
 ) -> None:
-    """One record per line: the input record and its entities (and, given the
-    component's ``spans_key``, its ``uncertainty`` for ranking)."""
+    """One record per line: the input record and its entities (and with
+    ``scored`` its ``uncertainty`` for ranking, read from the component's
+    span group ``spans_key``)."""
     for doc, (_, record) in results:
         record = dict(record)
         record["entities"] = [entity_record(e) for e in doc.ents]
-        if spans_key is not None:
+        if scored:
             record.update(doc_uncertainty(doc, spans_key))
         out.write(srsly.json_dumps(record) + "\n")
         out.flush()

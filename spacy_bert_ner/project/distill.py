@@ -76,7 +76,39 @@ def teacher_corpus(
     start = time.time()
     counts = write_teacher_corpus(nlp, train, corpus, unlabelled, batch_size, log)
     srsly.write_json(record_path, {"made_from": made_from, "counts": counts, "seconds": round(time.time() - start, 1)})
+    if gpu_id >= 0:  # the student trains in another process on the same GPU: give the teacher's memory back
+        import gc
+
+        import torch
+
+        del nlp
+        gc.collect()
+        torch.cuda.empty_cache()
     return corpus
+
+
+def check_student_config(config: Union[str, Path]) -> None:
+    """What the student's training needs of its config, said before the teacher
+    runs: a ``bert_ner`` component with a ``distillation`` block, and a
+    training reader that keeps the reference Docs' user data (no
+    ``max_length`` splitting, no augmenter)."""
+    from spacy.util import load_config
+
+    cfg = load_config(config, interpolate=False)
+    component = (cfg.get("components") or {}).get("bert_ner") or {}
+    if component.get("factory") != "bert_ner":
+        raise ValueError(f"{config}: the student needs a component named bert_ner made by the bert_ner factory")
+    if "distillation" not in component:
+        raise ValueError(
+            f"{config}: add [components.bert_ner.distillation] (weight, temperature) to the student's config: "
+            "distill sets them there (configs/bert-ner-cpu.cfg has the block)"
+        )
+    reader = (cfg.get("corpora") or {}).get("train") or {}
+    if reader.get("max_length") or reader.get("augmenter"):
+        raise ValueError(
+            f"{config}: [corpora.train] max_length and augmenter rebuild the reference Docs, which drops the teacher's "
+            "probabilities: set max_length = 0 and augmenter = null for distillation"
+        )
 
 
 def distill(
@@ -99,6 +131,9 @@ def distill(
     corpus is the teacher's."""
     settings = {k: v for k, v in (("weight", weight), ("temperature", temperature)) if v is not None}
     check_distillation({"weight": 0.5, "temperature": 2.0, **settings})
+    if not Path(config).is_file():
+        raise ValueError(f"{config}: config file not found")
+    check_student_config(config)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     corpus = teacher_corpus(teacher, train, output_dir, unlabelled, gpu_id, log=log)

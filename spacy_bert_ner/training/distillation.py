@@ -12,6 +12,7 @@ from spacy.tokens import Doc
 
 from spacy_bert_ner.errors import InputError
 from spacy_bert_ner.formats.docbin import read_docbin, write_docbin
+from spacy_bert_ner.pipeline.bert_ner import drop_trf_data
 from spacy_bert_ner.pipeline.soft_targets import set_teacher_probs
 
 
@@ -46,9 +47,12 @@ def annotate_with_teacher(teacher: Language, docs: Iterable[Doc], batch_size: in
     def flush() -> Iterator[Doc]:
         pipe, copies = predict_before_bert_ner(teacher, pending, batch_size)
         for i in range(0, len(copies), batch_size):
-            for doc, probs in zip(pending[i : i + batch_size], pipe.predict(copies[i : i + batch_size])):
+            batch = copies[i : i + batch_size]
+            for doc, probs in zip(pending[i : i + batch_size], pipe.predict(batch)):
                 set_teacher_probs(doc, pipe.model.ops.to_numpy(probs), pipe.tags)
                 yield doc
+            for copy in batch:  # the transformer's output, ~900x the text: not kept past its batch
+                drop_trf_data(copy)
         pending.clear()
 
     for doc in docs:

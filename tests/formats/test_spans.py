@@ -262,3 +262,44 @@ def test_hugging_face_exports_are_not_taken_for_span_exports(tmp_path):
     path = _jsonl(tmp_path / "hf.jsonl", [{"tokens": ["Rome"], "ner_tags": ["B-LOC"], "spans": ["LOC: Rome"], "langs": ["en"]}])
     assert detect_span_format(path) is None
     assert convert(path, tmp_path / "hf.spacy").format == "hf"
+
+
+def test_label_studio_offsets_that_do_not_match_their_text_are_errors(tmp_path):
+    shifted = _result(0, 10, "PER")
+    shifted["value"]["text"] = "nna Smith "
+    path = _label_studio(tmp_path, [{"id": 50, "data": {"text": TEXT}, "annotations": [{"result": [shifted]}]}])
+    with pytest.raises(InputError, match="task 50: result 0 \\[0, 10\\) says 'nna Smith ' but the text there is 'Anna Smith'"):
+        _docs(path)
+
+
+def test_label_studio_results_that_are_not_entities_are_counted_or_refused(tmp_path):
+    choice = {"type": "choices", "value": {"choices": ["news"]}, "from_name": "topic", "to_name": "text"}
+    path = _label_studio(tmp_path, [{"id": 51, "data": {"text": "Rome."}, "annotations": [{"result": [choice]}]}])
+    _, report = _docs(path)
+    assert report.left_out["choices result"] == 1
+    html = {"type": "hypertextlabels", "value": {"start": 0, "end": 4, "hypertextlabels": ["LOC"]}}
+    path = _label_studio(tmp_path, [{"id": 52, "data": {"text": "Rome."}, "annotations": [{"result": [html]}]}])
+    with pytest.raises(InputError, match="task 52: result 0 is a 'hypertextlabels' span"):
+        _docs(path)
+
+
+def test_exported_tasks_replace_the_annotations_a_record_brought():
+    item = {
+        "text": "Rome.",
+        "entities": [{"start_char": 0, "end_char": 4, "label": "LOC", "confidence": 0.9}],
+        "spans": [{"start": 0, "end": 5, "label": "OLD"}],
+        "label": [[0, 5, "OLD"]],
+        "_input_hash": 1,
+        "_task_hash": 2,
+        "answer": "accept",
+        "source": "news",
+    }
+    for format in ("prodigy", "doccano"):
+        out = io.StringIO()
+        write_tasks([item], out, format, "v1")
+        task = json.loads(out.getvalue())
+        assert task["source"] == "news" and not {"_input_hash", "_task_hash", "answer"} & set(task)
+        if format == "prodigy":
+            assert task["spans"] == [{"start": 0, "end": 4, "label": "LOC", "score": 0.9}] and "label" not in task
+        else:
+            assert task["label"] == [[0, 4, "LOC"]] and "spans" not in task

@@ -164,3 +164,17 @@ def test_gold_docs_export_and_reimport(tmp_path, toy_corpus):
         write_tasks([{"text": d.text, "entities": [entity_record(e) for e in d.ents]} for d in docs], out, "doccano", "gold")
     again = list(read_span_docs(spacy.blank("en"), tmp_path / "gold.jsonl"))
     assert [spans_of(d) for d in again] == [spans_of(d) for d in docs]
+
+
+def test_ranking_needs_a_bert_ner_pipeline(trained_ner, tmp_path):
+    with pytest.raises(ValueError, match="need a pipeline with a bert_ner component"):
+        predict_file(spacy.load(trained_ner), _input(tmp_path), tmp_path / "out.jsonl", rank="uncertainty")
+
+
+def test_ranking_without_a_span_group_uses_the_entities_confidences(two_runs, tmp_path):
+    nlp = spacy.load(two_runs[0], config={"components": {"bert_ner": {"spans_key": None}}})
+    out = tmp_path / "ranked.jsonl"
+    predict_file(nlp, _input(tmp_path), out, rank="uncertainty")
+    for record in srsly.read_jsonl(out):
+        least = min((e["confidence"] for e in record["entities"]), default=1.0)
+        assert record["uncertainty"] == pytest.approx(1.0 - least, abs=1e-6)

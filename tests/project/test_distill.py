@@ -137,3 +137,19 @@ def test_distill_refuses_bad_settings(two_runs, toy_corpus, tmp_path):
         ],
     )
     assert result.exit_code == 1 and "weight must be in [0, 1]" in result.output
+
+
+def test_the_students_config_is_checked_before_the_teacher_runs(two_runs, toy_corpus, tmp_path):
+    from spacy_bert_ner.project.distill import distill
+
+    text = (CONFIG_DIR / "bert-ner-cpu.cfg").read_text(encoding="utf8")
+    block = text[text.index("[components.bert_ner.distillation]") : text.index("[components.bert_ner.model]")]
+    (tmp_path / "old.cfg").write_text(text.replace(block, ""), encoding="utf8")
+    with pytest.raises(ValueError, match="add \\[components.bert_ner.distillation\\]"):
+        distill(two_runs[0], tmp_path / "old.cfg", tmp_path / "out", toy_corpus / "train.spacy")
+    (tmp_path / "split.cfg").write_text(
+        text.replace("shuffle_seed = 0\nmax_length = 0", "shuffle_seed = 0\nmax_length = 20"), encoding="utf8"
+    )
+    with pytest.raises(ValueError, match="max_length and augmenter rebuild the reference Docs"):
+        distill(two_runs[0], tmp_path / "split.cfg", tmp_path / "out", toy_corpus / "train.spacy")
+    assert not (tmp_path / "out" / CORPUS_FILE).exists()
