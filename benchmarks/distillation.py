@@ -65,11 +65,16 @@ def model_record(dataset: str, role: str, train_dir: Path, data: str, threads: i
     summary = json.loads((train_dir / "members.json").read_text())
     seconds = max(m["train_seconds"] or 0 for m in summary["members"])
     distilled = summary.get("distillation")
-    command = (
-        f"spacy-bert-ner distill {distilled['teacher']} {summary['config']} {train_dir} --paths.train {distilled['train']} "
-        if distilled
-        else f"spacy-bert-ner train {summary['config']} {train_dir} --members {len(summary['members'])} "
-    ) + " ".join(o for o in summary["overrides"] if not o.endswith("teacher-corpus.spacy") and o != "--paths.train")
+    overrides = list(summary["overrides"])
+    if distilled:  # distill passes its teacher corpus as --paths.train: the command names the training data instead
+        at = overrides.index("--paths.train")
+        del overrides[at : at + 2]
+        command = (
+            f"spacy-bert-ner distill {distilled['teacher']} {summary['config']} {train_dir} --paths.train {distilled['train']} "
+        )
+    else:
+        command = f"spacy-bert-ner train {summary['config']} {train_dir} --members {len(summary['members'])} "
+    command += " ".join(overrides)
     return {
         "dataset": dataset,
         "role": role,
@@ -82,8 +87,13 @@ def model_record(dataset: str, role: str, train_dir: Path, data: str, threads: i
         "train_steps": max(m["steps"] for m in summary["members"]),
         "command": command.strip(),
         "model": str(train_dir),
-        **({"distillation": distilled} if distilled else {}),
+        **({"distillation": distilled, "teacher_pass_minutes": _teacher_pass_minutes(train_dir)} if distilled else {}),
     }
+
+
+def _teacher_pass_minutes(train_dir: Path) -> float:
+    """How long the teacher took to annotate the training text (``teacher-corpus.json``)."""
+    return round(json.loads((train_dir / "teacher-corpus.json").read_text())["seconds"] / 60, 1)
 
 
 def baseline_record(dataset: str, measured: Path, trained: Path, encoder: str, parameters_of: str) -> Dict:
