@@ -46,6 +46,18 @@ def toy_corpus(tmp_path_factory) -> Path:
 # --- a tiny random BERT ---------------------------------------------------------------
 
 
+def _toy_vocab(folder: Path, specials: list) -> list:
+    """A WordPiece vocabulary of the toy task (``specials``, characters and their
+    ``##`` pieces, the toy words), written to ``folder/vocab.txt``."""
+    chars = list("abcdefghijklmnopqrstuvwxyz0123456789.,;:!?'\"()-&/")
+    words = sorted(
+        {w for group in (CITIES, PEOPLE, ORGS) for w in group} | {w for t, _ in TEMPLATES for w in t if not w.startswith("{")}
+    )
+    vocab = list(dict.fromkeys(specials + chars + [f"##{c}" for c in chars] + words))
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf8")
+    return vocab
+
+
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory) -> Path:
     """A 2-layer, hidden-64 random BertModel with a small WordPiece vocab, saved
@@ -54,12 +66,7 @@ def tiny_bert(tmp_path_factory) -> Path:
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
     d = tmp_path_factory.mktemp("tiny_bert")
-    chars = list("abcdefghijklmnopqrstuvwxyz0123456789.,;:!?'\"()-&/")
-    words = sorted(
-        {w for group in (CITIES, PEOPLE, ORGS) for w in group} | {w for t, _ in TEMPLATES for w in t if not w.startswith("{")}
-    )
-    vocab = list(dict.fromkeys(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + chars + [f"##{c}" for c in chars] + words))
-    (d / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf8")
+    vocab = _toy_vocab(d, ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
     tokenizer = BertTokenizerFast(vocab_file=str(d / "vocab.txt"), do_lower_case=True, model_max_length=256)
     torch.manual_seed(0)
     config = BertConfig(
@@ -83,13 +90,9 @@ def tiny_mpnet(tmp_path_factory) -> Path:
     from transformers import MPNetConfig, MPNetModel, MPNetTokenizerFast
 
     d = tmp_path_factory.mktemp("tiny_mpnet")
-    chars = list("abcdefghijklmnopqrstuvwxyz0123456789.,;:!?'\"()-&/")
-    words = sorted(
-        {w for group in (CITIES, PEOPLE, ORGS) for w in group} | {w for t, _ in TEMPLATES for w in t if not w.startswith("{")}
-    )
-    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>", "[UNK]"]  # the fast tokenizer's WordPiece model names [UNK]
-    vocab = list(dict.fromkeys(specials + chars + [f"##{c}" for c in chars] + words))
-    (d / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf8")
+    vocab = _toy_vocab(
+        d, ["<s>", "<pad>", "</s>", "<unk>", "<mask>", "[UNK]"]
+    )  # the fast tokenizer's WordPiece model names [UNK]
     tokenizer = MPNetTokenizerFast(vocab_file=str(d / "vocab.txt"), do_lower_case=True, model_max_length=256)
     torch.manual_seed(0)
     config = MPNetConfig(

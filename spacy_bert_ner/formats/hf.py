@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
 
 from spacy_bert_ner.errors import InputError
-from spacy_bert_ner.formats.io import iter_lines, open_bytes
+from spacy_bert_ner.formats.io import iter_lines, json_lines, open_bytes
 from spacy_bert_ner.formats.sentence import Sentence
 
 WIKIANN_LABELS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
@@ -48,13 +48,7 @@ def _records(path: str, encoding: str) -> Iterator[Tuple[int, Any]]:
         for i, rec in enumerate(data, start=1):
             yield i, rec
         return
-    for number, line in iter_lines(path, encoding):
-        if not line.strip():
-            continue
-        try:
-            yield number, json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputError(path, number, f"invalid JSON: {e.msg} (column {e.colno})") from None
+    yield from json_lines(path, encoding)
 
 
 def read_hf(

@@ -7,7 +7,7 @@ import shutil
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import IO, Iterator, Optional, Tuple, Union
+from typing import IO, Any, Iterator, Optional, Tuple, Union
 
 from spacy_bert_ner.errors import InputError
 
@@ -64,6 +64,20 @@ def iter_lines(path: Union[str, Path], encoding: str) -> Iterator[Tuple[int, str
                 line, msg = _first_bad_line(path, encoding)
                 raise InputError(path, line or None, f"cannot decode: {msg} (use --encoding)") from None
             raise InputError(path, None, f"cannot read file: {e}") from None
+
+
+def json_lines(path: Union[str, Path], encoding: str = "utf-8") -> Iterator[Tuple[int, Any]]:
+    """Yield ``(line_number, value)`` of each non-blank JSON Lines line; invalid
+    JSON is an :class:`InputError` naming the line and column."""
+    import json
+
+    for number, line in iter_lines(path, encoding):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError as e:
+            raise InputError(path, number, f"invalid JSON: {e.msg} (column {e.colno})") from None
 
 
 def _default_mode() -> int:

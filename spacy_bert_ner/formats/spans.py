@@ -34,7 +34,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from spacy_bert_ner.errors import InputError
-from spacy_bert_ner.formats.io import iter_lines, open_bytes
+from spacy_bert_ner.formats.io import json_lines, open_bytes
 
 SPAN_FORMATS = ("prodigy", "doccano", "label-studio")
 MISALIGNED = ("error", "snap", "skip")
@@ -87,14 +87,12 @@ class SpanReport:
 # --- reading ----------------------------------------------------------------------
 
 
-def _json_lines(path: Path) -> Iterator[Tuple[int, Any]]:
-    for number, line in iter_lines(path, "utf-8"):
-        if not line.strip():
-            continue
-        try:
-            yield number, json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputError(path, number, f"invalid JSON: {e.msg} (column {e.colno})") from None
+def _json_objects(path: Path) -> Iterator[Tuple[int, str, Dict[str, Any]]]:
+    """``(line, "FILE:LINE", record)`` of each JSON Lines record, which must be an object."""
+    for number, record in json_lines(path):
+        if not isinstance(record, dict):
+            raise InputError(path, number, f"expected a JSON object, got {type(record).__name__}")
+        yield number, f"{path}:{number}", record
 
 
 def _json_document(path: Path) -> Any:
@@ -150,10 +148,7 @@ def _span(path: Path, line: Optional[int], where: str, start: Any, end: Any, lab
 
 def read_prodigy(path: Union[str, Path], report: SpanReport) -> Iterator[SpanRecord]:
     path = Path(path)
-    for number, record in _json_lines(path):
-        where = f"{path}:{number}"
-        if not isinstance(record, dict):
-            raise InputError(path, number, f"expected a JSON object, got {type(record).__name__}")
+    for number, where, record in _json_objects(path):
         answer = record.get("answer", "accept")
         if answer != "accept":
             report.left_out[f"answer {answer}"] += 1
@@ -187,10 +182,7 @@ def _prodigy_tokens(path: Path, line: int, text: str, tokens: Any) -> List[Tuple
 
 def read_doccano(path: Union[str, Path], report: SpanReport) -> Iterator[SpanRecord]:
     path = Path(path)
-    for number, record in _json_lines(path):
-        where = f"{path}:{number}"
-        if not isinstance(record, dict):
-            raise InputError(path, number, f"expected a JSON object, got {type(record).__name__}")
+    for number, where, record in _json_objects(path):
         text = _text(path, "record", number, record)
         spans = []
         if "entities" in record:

@@ -58,6 +58,7 @@ from spacy.util import minibatch
 from spacy.vocab import Vocab
 
 from spacy_bert_ner.errors import InputError
+from spacy_bert_ner.formats.io import atomic_write
 from spacy_bert_ner.formats.tasks import TASK_FORMATS, write_tasks
 from spacy_bert_ner.inference.entities import entity_record
 from spacy_bert_ner.inference.ranking import RANKINGS, doc_uncertainty, rank_records
@@ -236,13 +237,20 @@ def load_tokenizer(model: str) -> Language:
     """The pipeline ``model`` without its components: the vocab and tokenizer
     that make its Docs, for a process that hands the annotation to others."""
     import spacy
-    from spacy.util import get_package_path, is_package, load_config
+    from spacy.util import load_config
+
+    names = list(load_config(model_config_path(model))["nlp"]["pipeline"])
+    return spacy.load(model, exclude=names)
+
+
+def model_config_path(model: str) -> Path:
+    """The ``config.cfg`` of a pipeline directory or installed package."""
+    from spacy.util import get_package_path, is_package
 
     path = get_package_path(model) if is_package(model) else Path(model)
     if not (path / "config.cfg").exists():  # an installed package keeps its data one folder down
         path = next((p for p in path.iterdir() if (p / "config.cfg").exists()), path)
-    names = list(load_config(path / "config.cfg")["nlp"]["pipeline"])
-    return spacy.load(model, exclude=names)
+    return path / "config.cfg"
 
 
 _WORKER: Dict[str, Any] = {}
@@ -424,12 +432,9 @@ def pipeline_spans_key(nlp: Language, model: Optional[str] = None) -> Optional[s
 
     config = nlp.config
     if not enabled_components(config, BERT_NER_FACTORIES) and model is not None:
-        from spacy.util import get_package_path, is_package, load_config
+        from spacy.util import load_config
 
-        path = get_package_path(model) if is_package(model) else Path(model)
-        if not (path / "config.cfg").exists():
-            path = next((p for p in path.iterdir() if (p / "config.cfg").exists()), path)
-        config = load_config(path / "config.cfg")
+        config = load_config(model_config_path(model))
     found = enabled_components(config, BERT_NER_FACTORIES)
     if not found:
         raise ValueError("--rank and the annotation-tool formats need a pipeline with a bert_ner component (its confidences)")
@@ -439,23 +444,17 @@ def pipeline_spans_key(nlp: Language, model: Optional[str] = None) -> Optional[s
 def _finish_tasks(partial: Path, output_path: Path, format: str, rank: str, model_version: str) -> None:
     """The streamed records of ``partial``, ranked if asked, written to
     ``output_path`` as JSON Lines or annotation-tool tasks (atomically)."""
-    import tempfile
+    import io
 
     records = list(srsly.read_jsonl(partial))
     if rank == "uncertainty":
         records = rank_records(records)
-    fd, tmp = tempfile.mkstemp(prefix=f".{output_path.name}.", suffix=".tmp", dir=str(output_path.parent))
-    try:
-        with os.fdopen(fd, "w", encoding="utf8", newline="\n") as out:
-            if format == "jsonl":
-                for record in records:
-                    out.write(srsly.json_dumps(record) + "\n")
-            else:
-                write_tasks(records, out, format, model_version)
-        os.replace(tmp, output_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    out = io.StringIO()
+    if format == "jsonl":
+        out.writelines(srsly.json_dumps(record) + "\n" for record in records)
+    else:
+        write_tasks(records, out, format, model_version)
+    atomic_write(output_path, out.getvalue().encode("utf8"))
 
 
 def _run_state(input_path: Path, batch_size: int, buffer: int, skip_errors: bool) -> Record:
