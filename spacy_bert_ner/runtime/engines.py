@@ -81,16 +81,17 @@ def encode_in_groups(engine: Callable, input_ids: Any, attention_mask: Any, toke
     45% padding), and every position of the padded batch costs the same.
     Each group is run padded only to its own longest row, so the real
     positions' states are those of the whole batch (attention never looks at
-    padding) for a fraction of the work. Padding positions are zeros. An
-    engine whose ``groups`` is False (ONNX Runtime, which runs fewer, larger
-    shapes faster: ``metrics/benchmark-runtimes.json``) gets the whole batch.
+    padding) for a fraction of the work. Positions past a group's longest
+    row are zeros.
+
+    The groups' states are put together in NumPy when they are on the CPU: a
+    torch copy there is an OpenMP parallel region, whose threads then spin
+    and take the cores from ONNX Runtime's own thread pool at its next run.
     """
     import torch
 
     from spacy_bert_ner.pipeline.batching import groups_by_length
 
-    if not getattr(engine, "groups", True):
-        return engine(input_ids, attention_mask, token_type_ids)
     mask = numpy.asarray(attention_mask)
     lengths = mask.sum(axis=1).astype(int).tolist()
     groups = groups_by_length(lengths, max_padding=GROUP_PADDING, min_size=GROUP_MIN_SIZE)
@@ -102,10 +103,16 @@ def encode_in_groups(engine: Callable, input_ids: Any, attention_mask: Any, toke
         rows = numpy.asarray(group)
         width = max(max(lengths[i] for i in group), 1)
         out = engine(ids[rows, :width], mask[rows, :width], None if types is None else types[rows, :width])
+        values = out.numpy() if out.device.type == "cpu" else None
         if hidden is None:
-            hidden = torch.zeros((len(lengths), mask.shape[1], out.shape[-1]), dtype=out.dtype, device=out.device)
-        hidden[torch.as_tensor(rows, device=out.device), :width] = out
-    return hidden
+            shape = (len(lengths), mask.shape[1], out.shape[-1])
+            on_cpu = values is not None
+            hidden = numpy.zeros(shape, dtype=values.dtype) if on_cpu else torch.zeros(shape, dtype=out.dtype, device=out.device)
+        if values is not None:
+            hidden[rows, :width] = values
+        else:
+            hidden[torch.as_tensor(rows, device=out.device), :width] = out
+    return torch.from_numpy(hidden) if isinstance(hidden, numpy.ndarray) else hidden
 
 
 # int8 weight scales: one per output channel (True) or one per tensor (False), per runtime;
@@ -198,8 +205,6 @@ def optimize_onnx(source: Path, target: Path, hf_config: Any, quantize: bool, pe
 
 class OnnxEngine:
     """An ONNX Runtime InferenceSession of the exported, fused (and optionally int8) encoder."""
-
-    groups = False  # see encode_in_groups
 
     def __init__(self, hf_model: Any, quantize: bool = False, threads: Optional[int] = None) -> None:
         import onnxruntime

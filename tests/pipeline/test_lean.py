@@ -16,7 +16,7 @@ from spacy_transformers.span_getters import configure_strided_spans
 from spacy_bert_ner.pipeline.alignment import case_type_ids, offset_alignment
 from spacy_bert_ner.pipeline.lean import LazyDocData
 from spacy_bert_ner.pipeline.transformer import case_type
-from spacy_bert_ner.runtime.engines import TorchFp32Engine, encode_in_groups
+from spacy_bert_ner.runtime.engines import encode_in_groups
 
 from ..util import CITIES, ORGS, PEOPLE
 
@@ -121,17 +121,27 @@ def test_case_type_ids_on_arrays_equal_case_type_of_each_piece(tiny_bert):
             assert ids[i, j] == (case_type(text[start:end]) if end > start else 0)
 
 
-def test_rows_in_length_groups_get_the_whole_batchs_hidden_states(tiny_bert):
+@pytest.mark.parametrize("runtime", ["fp32", "onnx"])
+def test_rows_in_length_groups_get_the_whole_batchs_hidden_states(tiny_bert, runtime):
     import torch
     from transformers import AutoModel, AutoTokenizer
+
+    from spacy_bert_ner.runtime.engines import build_engine
 
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_bert))
     model = AutoModel.from_pretrained(str(tiny_bert)).eval()
     texts = sorted(_texts(60, seed=4), key=len)
     encoding = tokenizer(texts, return_tensors="np", padding="longest")
-    engine = TorchFp32Engine(model)
+    engine = build_engine(runtime, model)
+    shapes = []
+
+    def recording(input_ids, attention_mask, token_type_ids):
+        shapes.append(numpy.shape(input_ids))
+        return engine(input_ids, attention_mask, token_type_ids)
+
     whole = engine(encoding["input_ids"], encoding["attention_mask"], encoding["token_type_ids"])
-    grouped = encode_in_groups(engine, encoding["input_ids"], encoding["attention_mask"], encoding["token_type_ids"])
+    grouped = encode_in_groups(recording, encoding["input_ids"], encoding["attention_mask"], encoding["token_type_ids"])
     mask = torch.as_tensor(encoding["attention_mask"]).bool()
-    assert grouped.shape == whole.shape
+    assert len(shapes) > 1 and sum(rows * width for rows, width in shapes) < encoding["input_ids"].size
+    assert grouped.shape == whole.shape and grouped.dtype == whole.dtype
     assert torch.allclose(grouped[mask], whole[mask], atol=1e-5)
