@@ -1,6 +1,9 @@
-"""The model step on small batches of mixed lengths: one transformer batch per
-micro-batch, the micro-batch in length groups (``length_groups``, what the
-service runs), and ``predict``'s large sorted buffers as the reference.
+"""The model step on small batches of mixed lengths: one ``nlp.pipe`` batch
+per micro-batch (what the service runs; the transformer runs its rows in
+wordpiece-length groups, ``encode_in_groups``), the micro-batch cut first
+into word-length groups (``groups_by_length`` on the Docs' lengths, one
+``nlp.pipe`` batch each), and ``predict``'s large sorted buffers as the
+reference.
 
 WikiANN-en test sentences are shuffled (seed 0) and cut into micro-batches of
 ``--batch`` documents, as that many one-document clients of the service give
@@ -38,7 +41,7 @@ def main(argv: Sequence[str] = None) -> Dict:
     import torch
 
     from spacy_bert_ner import runtime
-    from spacy_bert_ner.pipeline.batching import length_groups, pipe_by_length
+    from spacy_bert_ner.pipeline.batching import groups_by_length, pipe_by_length
 
     torch.set_num_threads(args.threads)
     nlp = runtime.load(args.model)
@@ -54,7 +57,7 @@ def main(argv: Sequence[str] = None) -> Dict:
     def groups() -> None:
         for batch in batches:
             docs = [nlp.make_doc(t) for t in batch]
-            for group in length_groups(docs):
+            for group in groups_by_length([len(doc) for doc in docs], max_padding=0.3, min_size=4):
                 list(nlp.pipe([docs[i] for i in group], batch_size=len(group)))
 
     def sorted_buffers() -> None:
@@ -62,7 +65,7 @@ def main(argv: Sequence[str] = None) -> Dict:
 
     variants = {
         f"one batch of {args.batch}": one_batch,
-        "length groups": groups,
+        "word-length groups": groups,
         "sorted buffers of 2048, batches of 64": sorted_buffers,
     }
     list(nlp.pipe(texts[:64]))  # warm-up

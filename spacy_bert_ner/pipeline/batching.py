@@ -44,20 +44,6 @@ def pipe_by_length(
             yield from done
 
 
-def length_groups(docs: List[Doc], max_padding: float = 0.3, min_size: int = 4) -> List[List[int]]:
-    """The positions of ``docs``, shortest first, cut into consecutive groups,
-    each to be run as one transformer batch (:func:`groups_by_length` on the
-    Docs' lengths).
-
-    For a small batch of Docs of any lengths (a service's micro-batch) this
-    keeps the padding of :func:`pipe_by_length`'s large sorted buffers without
-    giving up batching: on shuffled WikiANN sentences, 32-Doc batches ran at
-    2,551 words/s as one batch and 3,418 words/s in groups
-    (``benchmarks/length_groups.py``, ``docs/serving.md``).
-    """
-    return groups_by_length([len(doc) for doc in docs], max_padding, min_size)
-
-
 def groups_by_length(lengths: Sequence[int], max_padding: float = 0.3, min_size: int = 4) -> List[List[int]]:
     """The positions of ``lengths``, shortest first, cut into consecutive
     groups so that each pads little when run as one batch.

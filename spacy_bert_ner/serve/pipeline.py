@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from spacy_bert_ner.inference.entities import entity_record
-from spacy_bert_ner.pipeline.batching import length_groups
 
 WARM_UP = ["Warm up.", "Ada Lovelace wrote the first program for Charles Babbage 's engine in London ."]
 
@@ -39,17 +38,13 @@ class ServedPipeline:
         self.ready.set()
 
     def __call__(self, texts: List[str]) -> List[Tuple[List[Dict[str, Any]], int]]:
-        """``(entities, words)`` of each text, in order. The texts are run
-        shortest first, in groups of similar length
-        (:func:`~spacy_bert_ner.pipeline.batching.length_groups`), so a batch
-        of mixed lengths carries little padding."""
+        """``(entities, words)`` of each text, in order. The texts are run as
+        one batch: the transformer runs its rows in groups of similar
+        wordpiece length (:func:`~spacy_bert_ner.runtime.engines.encode_in_groups`),
+        so a batch of mixed lengths carries little padding."""
         nlp = self.nlp
-        docs = [nlp.make_doc(text) for text in texts]
-        results: List[Any] = [None] * len(docs)
-        for group in length_groups(docs):
-            for i, doc in zip(group, nlp.pipe([docs[i] for i in group], batch_size=len(group))):
-                results[i] = ([entity_record(span) for span in doc.ents], len(doc))
-        return results
+        docs = nlp.pipe([nlp.make_doc(text) for text in texts], batch_size=max(len(texts), 1))
+        return [([entity_record(span) for span in doc.ents], len(doc)) for doc in docs]
 
     def info(self) -> Dict[str, Any]:
         from spacy_bert_ner.runtime import transformer_runtimes
