@@ -43,10 +43,16 @@ def teacher_corpus(
     gpu_id: int = -1,
     batch_size: int = 64,
     log: Callable[[str], None] = print,
+    teacher_runtime: Optional[str] = None,
 ) -> Path:
     """``OUTPUT/teacher-corpus.spacy``, written by the teacher unless one made
-    from the same teacher and data is there already."""
+    from the same teacher, runtime and data is there already. ``teacher_runtime``
+    runs the teacher's transformer with that inference runtime
+    (:mod:`spacy_bert_ner.runtime`; ``onnx`` gives fp32 probabilities faster on
+    a CPU); None keeps the teacher's own."""
     import spacy
+
+    from spacy_bert_ner import runtime
 
     from spacy_bert_ner.formats.docbin import read_docbin
     from spacy_bert_ner.training.distillation import write_teacher_corpus
@@ -59,13 +65,16 @@ def teacher_corpus(
         "train_sha256": sha256_of(train),
         "unlabelled": str(unlabelled) if unlabelled else None,
         "unlabelled_sha256": sha256_of(unlabelled) if unlabelled else None,
+        **({"teacher_runtime": teacher_runtime} if teacher_runtime else {}),
     }
     if corpus.exists() and record_path.exists() and srsly.read_json(record_path).get("made_from") == made_from:
         log(f"{corpus}: made from the same teacher and data, reused")
         return corpus
+    if teacher_runtime:
+        runtime.require_runtime(teacher_runtime)
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
-    nlp = spacy.load(teacher)
+    nlp = runtime.load(teacher, teacher_runtime)
     labels = set(nlp.get_pipe(bert_ner_name(nlp)).labels)
     gold = {ent.label_ for doc in read_docbin(train) for ent in doc.ents}
     if not gold <= labels:
@@ -122,13 +131,14 @@ def distill(
     overrides: Sequence[str] = (),
     gpu_id: int = -1,
     log: Callable[[str], None] = print,
+    teacher_runtime: Optional[str] = None,
 ) -> Path:
     """Train the student ``config`` into ``OUTPUT`` on the teacher's
     probabilities for ``train`` (a DocBin) and ``unlabelled`` (plain text, one
     document per line). ``weight`` and ``temperature`` override the config's
     ``[components.bert_ner.distillation]``. Other ``spacy train`` overrides
     (``--paths.dev``, ``--paths.transformer`` ...) pass through; the training
-    corpus is the teacher's."""
+    corpus is the teacher's, run with ``teacher_runtime`` (:func:`teacher_corpus`)."""
     settings = {k: v for k, v in (("weight", weight), ("temperature", temperature)) if v is not None}
     check_distillation({"weight": 0.5, "temperature": 2.0, **settings})
     if not Path(config).is_file():
@@ -136,7 +146,7 @@ def distill(
     check_student_config(config)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    corpus = teacher_corpus(teacher, train, output_dir, unlabelled, gpu_id, log=log)
+    corpus = teacher_corpus(teacher, train, output_dir, unlabelled, gpu_id, log=log, teacher_runtime=teacher_runtime)
     overrides = [*overrides, "--paths.train", str(corpus)]
     for key, value in settings.items():
         overrides += [f"--components.bert_ner.distillation.{key}", str(value)]
@@ -146,6 +156,7 @@ def distill(
         "teacher": str(teacher),
         "train": str(train),
         "unlabelled": str(unlabelled) if unlabelled else None,
+        **({"teacher_runtime": teacher_runtime} if teacher_runtime else {}),
         **srsly.read_json(output_dir / CORPUS_RECORD)["counts"],
         **settings,
     }

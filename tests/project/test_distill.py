@@ -68,6 +68,22 @@ def test_the_teacher_corpus_is_made_once_per_teacher_and_data(two_runs, toy_corp
     assert record["made_from"]["teacher"] == str(two_runs[1]) and record["counts"]["labelled"] == 20
 
 
+def test_a_teacher_run_by_onnx_runtime_teaches_the_same_probabilities(two_runs, toy_corpus, tmp_path):
+    said = []
+    torch_corpus = teacher_corpus(two_runs[0], toy_corpus / "dev.spacy", tmp_path / "fp32", log=said.append)
+    onnx_corpus = teacher_corpus(two_runs[0], toy_corpus / "dev.spacy", tmp_path / "onnx", log=said.append, teacher_runtime="onnx")
+    assert srsly.read_json(tmp_path / "onnx" / "teacher-corpus.json")["made_from"]["teacher_runtime"] == "onnx"
+    by_torch, by_onnx = list(read_docbin(torch_corpus)), list(read_docbin(onnx_corpus))
+    assert len(by_torch) == len(by_onnx) == 20
+    for a, b in zip(by_torch, by_onnx):
+        numpy.testing.assert_allclose(_probs(a), _probs(b), atol=2e-3)  # float16 storage
+    # the same teacher and data under another runtime is another corpus
+    teacher_corpus(two_runs[0], toy_corpus / "dev.spacy", tmp_path / "onnx", log=said.append)
+    assert "reused" not in said[-1]
+    with pytest.raises(ValueError, match="unknown runtime 'fp16'"):
+        teacher_corpus(two_runs[0], toy_corpus / "dev.spacy", tmp_path / "bad", teacher_runtime="fp16")
+
+
 def test_a_teacher_without_the_datas_labels_is_refused(two_runs, tmp_path):
     nlp = spacy.blank("en")
     write_docbin([make_doc(nlp.vocab, [(["acme", "rocks"], [(0, 1, "MISC")])])], tmp_path / "misc.spacy")
