@@ -46,7 +46,17 @@ def distill_cli(
         overrides = [*schedule_overrides(max_steps, eval_frequency), *ctx.args]
         extra = Path(unlabelled) if unlabelled else None
         best = distill(
-            teacher, config, output_dir, train, extra, weight, temperature, overrides, gpu_id, log=msg.info, teacher_runtime=teacher_runtime
+            teacher,
+            config,
+            output_dir,
+            train,
+            extra,
+            weight,
+            temperature,
+            overrides,
+            gpu_id,
+            log=msg.info,
+            teacher_runtime=teacher_runtime,
         )
     except (ValueError, RuntimeError, OSError, ImportError) as error:
         fail(error)

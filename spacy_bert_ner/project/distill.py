@@ -53,7 +53,6 @@ def teacher_corpus(
     import spacy
 
     from spacy_bert_ner import runtime
-
     from spacy_bert_ner.formats.docbin import read_docbin
     from spacy_bert_ner.training.distillation import write_teacher_corpus
 

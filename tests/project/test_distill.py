@@ -71,7 +71,9 @@ def test_the_teacher_corpus_is_made_once_per_teacher_and_data(two_runs, toy_corp
 def test_a_teacher_run_by_onnx_runtime_teaches_the_same_probabilities(two_runs, toy_corpus, tmp_path):
     said = []
     torch_corpus = teacher_corpus(two_runs[0], toy_corpus / "dev.spacy", tmp_path / "fp32", log=said.append)
-    onnx_corpus = teacher_corpus(two_runs[0], toy_corpus / "dev.spacy", tmp_path / "onnx", log=said.append, teacher_runtime="onnx")
+    onnx_corpus = teacher_corpus(
+        two_runs[0], toy_corpus / "dev.spacy", tmp_path / "onnx", log=said.append, teacher_runtime="onnx"
+    )
     assert srsly.read_json(tmp_path / "onnx" / "teacher-corpus.json")["made_from"]["teacher_runtime"] == "onnx"
     by_torch, by_onnx = list(read_docbin(torch_corpus)), list(read_docbin(onnx_corpus))
     assert len(by_torch) == len(by_onnx) == 20
