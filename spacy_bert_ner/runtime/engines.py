@@ -4,8 +4,8 @@ state as a torch tensor.
 
 ``int8`` is ``torch.ao.quantization.quantize_dynamic`` of a copy of the model's
 ``Linear`` layers with per-channel int8 weights; embeddings and layer norms stay
-fp32. ``onnx`` exports the model with ``torch.onnx.export`` (token type ids
-included, so ``case_types`` reaches it), applies ONNX Runtime's BERT fusions
+fp32. ``onnx`` exports the model with ``torch.onnx.export`` (its inputs by name;
+token type ids included where the model takes them, so ``case_types`` reaches it), applies ONNX Runtime's BERT fusions
 (``onnxruntime.transformers.optimizer``: fused embeddings + layer norm,
 attention, bias + GELU, skip + layer norm) and runs it in an
 ``InferenceSession``; ``onnx-int8`` also quantizes its matrix products to int8
@@ -18,7 +18,7 @@ import logging
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Tuple
 
 import numpy
 
@@ -149,20 +149,48 @@ class TorchInt8Engine:
             return self.model(**kwargs).last_hidden_state
 
 
+def model_inputs(hf_model: Any) -> Tuple[str, ...]:
+    """The encoder's inputs among :data:`INPUTS`: ``token_type_ids`` only when
+    its ``forward`` takes them (MPNet's third argument is ``position_ids``)."""
+    import inspect
+
+    accepted = inspect.signature(hf_model.forward).parameters
+    return tuple(name for name in INPUTS if name in accepted)
+
+
+def _by_name(hf_model: Any, names: Tuple[str, ...]) -> Any:
+    """A module calling the encoder with its inputs by name, so the exported
+    graph's inputs are what their names say whatever the order of ``forward``'s arguments."""
+    import torch
+
+    class ByName(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = hf_model
+
+        def forward(self, *arrays: Any) -> Any:
+            return self.encoder(**dict(zip(names, arrays))).last_hidden_state
+
+    return ByName()
+
+
 def export_onnx(hf_model: Any, path: Path) -> Path:
-    """Export the encoder to ONNX with dynamic batch and sequence axes."""
+    """Export the encoder to ONNX with dynamic batch and sequence axes; its
+    inputs are :func:`model_inputs`, by name."""
     import torch
 
     model = copy.deepcopy(hf_model).to("cpu").eval()
+    names = model_inputs(model)
     ids = torch.ones((2, 8), dtype=torch.int64)
-    axes = {name: {0: "batch", 1: "sequence"} for name in (*INPUTS, "last_hidden_state")}
+    examples = tuple(torch.zeros_like(ids) if name == "token_type_ids" else ids for name in names)
+    axes = {name: {0: "batch", 1: "sequence"} for name in (*names, "last_hidden_state")}
     with torch.no_grad(), warnings.catch_warnings():  # the TorchScript exporter's deprecation and tracer notes
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            model,
-            (ids, ids, torch.zeros_like(ids)),
+            _by_name(model, names),
+            examples,
             str(path),
-            input_names=list(INPUTS),
+            input_names=list(names),
             output_names=["last_hidden_state"],
             dynamic_axes=axes,
             opset_version=17,

@@ -144,3 +144,24 @@ def test_the_cli_takes_a_runtime(cased_model, toy_corpus, tmp_path):
         app, ["predict", str(cased_model), str(tmp_path / "in.txt"), str(tmp_path / "x.jsonl"), "--runtime", "fp16"]
     )
     assert result.exit_code == 1 and "unknown runtime 'fp16'" in result.output
+
+
+@pytest.mark.parametrize("runtime", OTHER_RUNTIMES)
+def test_an_encoder_without_token_types_gets_its_inputs_by_name(tiny_mpnet, runtime):
+    """MPNet's third ``forward`` argument is ``position_ids``: an engine that
+    passed token type ids there would run every position as position 0."""
+    from transformers import AutoModel, AutoTokenizer
+
+    from spacy_bert_ner.runtime.engines import build_engine, model_inputs
+
+    model = AutoModel.from_pretrained(str(tiny_mpnet)).eval()
+    assert model_inputs(model) == ("input_ids", "attention_mask")
+    encoding = AutoTokenizer.from_pretrained(str(tiny_mpnet))([t.lower() for t in TEXTS], return_tensors="np", padding="longest")
+    with torch.inference_mode():
+        expected = model(
+            input_ids=torch.as_tensor(encoding["input_ids"]), attention_mask=torch.as_tensor(encoding["attention_mask"])
+        )
+    got = build_engine(runtime, model)(encoding["input_ids"], encoding["attention_mask"], None)
+    mask = encoding["attention_mask"].astype(bool)
+    tolerance = 1e-4 if runtime == "onnx" else 0.25  # int8 matrix products are approximate
+    numpy.testing.assert_allclose(numpy.asarray(got)[mask], expected.last_hidden_state.numpy()[mask], atol=tolerance, rtol=0)
