@@ -9,7 +9,10 @@ bare transformer forward pass as the floor.
 Configurations (each run ``--repeats`` times, every run in its own process,
 the repeats interleaved across configurations so that a slow spell of a
 shared machine does not fall on one of them; the median reported; all with
-``--threads`` torch / ONNX Runtime threads):
+``--threads`` torch / ONNX Runtime threads; every run first processes
+``--warm-up`` WikiANN-en validation sentences the same way, untimed, so that
+each side is timed in the steady state of a long run: its engine built, its
+shapes and, for spaCy, its vocabulary's common words seen):
 - ``ours/<runtime>``: ``spacy_bert_ner.runtime.load(model, runtime)`` then
   ``pipe_by_length`` (what ``predict`` and ``evaluate`` run), words to entities;
 - ``hf/fp32``: tokenizer + ``AutoModelForTokenClassification`` under
@@ -55,7 +58,7 @@ def _sorted_batches(items: List, batch_size: int, key: Callable = len) -> List[L
 # --- ours ---------------------------------------------------------------------------------
 
 
-def run_ours(model: str, runtime: str, sentences, batch_size: int, threads: int) -> Dict:
+def run_ours(model: str, runtime: str, sentences, batch_size: int, threads: int, warm_up=()) -> Dict:
     import torch
     from spacy.tokens import Doc
 
@@ -65,9 +68,8 @@ def run_ours(model: str, runtime: str, sentences, batch_size: int, threads: int)
     torch.set_num_threads(threads)
     nlp = load(model, runtime=runtime)
     words = [w for w, _ in sentences]
-    list(
-        pipe_by_length(nlp, (Doc(nlp.vocab, words=w) for w in words[:batch_size]), batch_size=batch_size)
-    )  # warm-up, builds the engine
+    warm = [w for w, _ in warm_up] or words[:batch_size]
+    list(pipe_by_length(nlp, (Doc(nlp.vocab, words=w) for w in warm), batch_size=batch_size))  # builds the engine
     start = time.perf_counter()
     n_ents = sum(len(doc.ents) for doc in pipe_by_length(nlp, (Doc(nlp.vocab, words=w) for w in words), batch_size=batch_size))
     seconds = time.perf_counter() - start
@@ -81,7 +83,7 @@ def run_ours(model: str, runtime: str, sentences, batch_size: int, threads: int)
     }
 
 
-def run_floor(model: str, runtime: str, sentences, batch_size: int, threads: int, grouped: bool = False) -> Dict:
+def run_floor(model: str, runtime: str, sentences, batch_size: int, threads: int, warm_up=(), grouped: bool = False) -> Dict:
     """The pipeline's own encoder (and runtime engine) on pre-tokenized, padded,
     length-sorted batches; ``grouped``: each batch's rows run in wordpiece-length
     groups (``encode_in_groups``), as the pipeline runs them."""
@@ -93,11 +95,15 @@ def run_floor(model: str, runtime: str, sentences, batch_size: int, threads: int
     torch.set_num_threads(threads)
     nlp = load(model, runtime=runtime)
     trf = nlp.get_pipe("transformer").model
-    texts = [" ".join(w) for w, _ in sentences]
-    batches = []
-    for batch in _sorted_batches(texts, batch_size):
-        enc = trf.tokenizer(batch, padding=True, truncation=True, max_length=512, return_tensors="np")
-        batches.append({k: numpy.asarray(enc[k]) for k in ("input_ids", "attention_mask", "token_type_ids")})
+
+    def padded(items):
+        batches = []
+        for batch in _sorted_batches([" ".join(w) for w, _ in items], batch_size):
+            enc = trf.tokenizer(batch, padding=True, truncation=True, max_length=512, return_tensors="np")
+            batches.append({k: numpy.asarray(enc[k]) for k in ("input_ids", "attention_mask", "token_type_ids")})
+        return batches
+
+    batches = padded(sentences)
     if grouped:
         from spacy_bert_ner.runtime.engines import encode_in_groups
 
@@ -117,7 +123,8 @@ def run_floor(model: str, runtime: str, sentences, batch_size: int, threads: int
         def forward(b):
             return engine(b["input_ids"], b["attention_mask"], b["token_type_ids"])
 
-    forward(batches[0])
+    for b in padded(warm_up) or batches[:1]:
+        forward(b)
     start = time.perf_counter()
     for b in batches:
         forward(b)
@@ -126,8 +133,8 @@ def run_floor(model: str, runtime: str, sentences, batch_size: int, threads: int
     return {"words_per_s": n_words / seconds, "seconds": seconds, "words": n_words, "peak_rss_mb": peak_rss_mb()}
 
 
-def run_floor_grouped(model: str, runtime: str, sentences, batch_size: int, threads: int) -> Dict:
-    return run_floor(model, runtime, sentences, batch_size, threads, grouped=True)
+def run_floor_grouped(model: str, runtime: str, sentences, batch_size: int, threads: int, warm_up=()) -> Dict:
+    return run_floor(model, runtime, sentences, batch_size, threads, warm_up, grouped=True)
 
 
 # --- Hugging Face -----------------------------------------------------------------------------
@@ -159,7 +166,7 @@ def _hf_onnx_session(model, quantize: bool, threads: int):
     return onnxruntime.InferenceSession(str(final), options, providers=["CPUExecutionProvider"])
 
 
-def run_hf(backbone: str, runtime: str, sentences, batch_size: int, threads: int) -> Dict:
+def run_hf(backbone: str, runtime: str, sentences, batch_size: int, threads: int, warm_up=()) -> Dict:
     import numpy
     import torch
     from transformers import AutoModelForTokenClassification, AutoTokenizer
@@ -195,7 +202,7 @@ def run_hf(backbone: str, runtime: str, sentences, batch_size: int, threads: int
         return n
 
     words = [w for w, _ in sentences]
-    run(words[:batch_size])
+    run([w for w, _ in warm_up] or words[:batch_size])
     start = time.perf_counter()
     n_ents = run(words)
     seconds = time.perf_counter() - start
@@ -215,19 +222,19 @@ PROCESS_WORKER = """
 import json, sys, time
 sys.path.insert(0, {bench!r})
 from benchmark_runtimes import run_ours
-sentences = json.load(open(sys.argv[1]))
-print(json.dumps(run_ours({model!r}, {runtime!r}, sentences, {batch_size}, 1)))
+sentences, warm_up = json.load(open(sys.argv[1]))
+print(json.dumps(run_ours({model!r}, {runtime!r}, sentences, {batch_size}, 1, warm_up)))
 """
 
 
-def run_two_processes(model: str, runtime: str, sentences, batch_size: int) -> Dict:
+def run_two_processes(model: str, runtime: str, sentences, batch_size: int, warm_up=()) -> Dict:
     """Two processes with 1 thread each over the two halves (alternating sentences), started together."""
     bench = str(Path(__file__).resolve().parent)
     code = PROCESS_WORKER.format(bench=bench, model=model, runtime=runtime, batch_size=batch_size)
     tmp = Path(tempfile.mkdtemp(prefix="procs-"))
     halves = [sentences[0::2], sentences[1::2]]
     for k, half in enumerate(halves):
-        (tmp / f"{k}.json").write_text(json.dumps(half))
+        (tmp / f"{k}.json").write_text(json.dumps([half, list(warm_up)[k::2]]))
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     start = time.perf_counter()
     procs = [
@@ -275,6 +282,12 @@ def main(argv: Sequence[str] = None) -> Dict:
     p.add_argument("--data", default=os.environ.get("SPACY_BERT_NER_DATA", "../shared/data"))
     p.add_argument("--backbone", default=EMBEDDED_MINILM, help="HF backbone of the comparison (the model's)")
     p.add_argument("--sentences", type=int, default=2000, help="WikiANN-en test sentences")
+    p.add_argument(
+        "--warm-up",
+        type=int,
+        default=2000,
+        help="WikiANN-en validation sentences every configuration runs, untimed, before the test sentences (0: one batch)",
+    )
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.add_argument("--repeats", type=int, default=3)
@@ -285,7 +298,8 @@ def main(argv: Sequence[str] = None) -> Dict:
     backbone = resolve_transformer_name(args.backbone)
     sentences = wikiann(args.data, "test", args.sentences)
     runtimes = args.runtimes.split(",")
-    common = (sentences, args.batch_size, args.threads)
+    warm_up = wikiann(args.data, "validation", args.warm_up) if args.warm_up else []
+    common = (sentences, args.batch_size, args.threads, warm_up)
     configs = {
         f"{side}/{runtime}": (func, target, runtime, *common)
         for runtime in runtimes
@@ -318,7 +332,7 @@ def main(argv: Sequence[str] = None) -> Dict:
     }
     processes = {}
     for runtime in dict.fromkeys(["fp32", best_ours]):
-        two = [run_two_processes(args.model, runtime, sentences, args.batch_size) for _ in range(args.repeats)]
+        two = [run_two_processes(args.model, runtime, sentences, args.batch_size, warm_up) for _ in range(args.repeats)]
         best = sorted(two, key=lambda r: r["words_per_s"])[len(two) // 2]
         processes[runtime] = {
             "one_process_2_threads": rows[f"ours/{runtime}"]["words_per_s"],
@@ -342,6 +356,7 @@ def main(argv: Sequence[str] = None) -> Dict:
         "model": args.model,
         "backbone": args.backbone,
         "sentences": len(sentences),
+        "warm_up_sentences": len(warm_up),
         "batch_size": args.batch_size,
         "threads": args.threads,
         "repeats": args.repeats,
