@@ -235,6 +235,8 @@ def main(argv: Sequence[str] = None) -> Dict:
     parser.add_argument("--serve-args", default="", help="more options for spacy-bert-ner serve, e.g. '--max-wait-ms 2'")
     parser.add_argument("--output", type=Path)
     args = parser.parse_args(argv)
+    if Path(args.model).exists():  # the servers run in a work folder
+        args.model = str(Path(args.model).resolve())
     import spacy
 
     sentences = wikiann(args.data, "test", args.sentences)
