@@ -118,6 +118,8 @@ def wait_ready(port: int, process: subprocess.Popen, timeout: float = 300) -> No
 
 def start_server(kind: str, model: str, threads: int, workdir: Path, serve_args: Sequence[str] = ()) -> Dict:
     port = free_port()
+    if Path(model).exists():  # the server runs in the work folder
+        model = str(Path(model).resolve())
     env = {
         **os.environ,
         "OMP_NUM_THREADS": str(threads),
@@ -235,8 +237,6 @@ def main(argv: Sequence[str] = None) -> Dict:
     parser.add_argument("--serve-args", default="", help="more options for spacy-bert-ner serve, e.g. '--max-wait-ms 2'")
     parser.add_argument("--output", type=Path)
     args = parser.parse_args(argv)
-    if Path(args.model).exists():  # the servers run in a work folder
-        args.model = str(Path(args.model).resolve())
     import spacy
 
     sentences = wikiann(args.data, "test", args.sentences)

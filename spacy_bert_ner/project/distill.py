@@ -69,8 +69,6 @@ def teacher_corpus(
     if corpus.exists() and record_path.exists() and srsly.read_json(record_path).get("made_from") == made_from:
         log(f"{corpus}: made from the same teacher and data, reused")
         return corpus
-    if teacher_runtime:
-        runtime.require_runtime(teacher_runtime)
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
     nlp = runtime.load(teacher, teacher_runtime)
