@@ -210,10 +210,10 @@ def _forward(model: Model, docs: List[Doc], is_train: bool, case_types: bool = F
     else:
         from transformers.modeling_outputs import BaseModelOutput
 
-        from spacy_bert_ner.runtime.engines import encode_in_groups
+        from spacy_bert_ner.runtime.engines import encode
 
         engine = runtime.engine(model.transformer)
-        hidden = encode_in_groups(engine, wordpieces.input_ids, wordpieces.attention_mask, wordpieces.token_type_ids)
+        hidden = encode(engine, wordpieces.input_ids, wordpieces.attention_mask, wordpieces.token_type_ids)
         model_output, backprop_tensors = BaseModelOutput(last_hidden_state=hidden), None
     # at inference, each Doc's share of the output is a lazy view (see spacy_bert_ner.pipeline.lean)
     batch_class = FullTransformerBatch if is_train else LeanBatch

@@ -44,6 +44,21 @@ def build_engine(runtime: str, hf_model: Any) -> Callable:
     raise ValueError(f"no engine for runtime {runtime!r}")
 
 
+def encode(engine: Callable, input_ids: Any, attention_mask: Any, token_type_ids: Optional[Any]) -> Any:
+    """The last hidden state of a padded batch, ``(n, length, width)``, the
+    fastest way ``engine`` has: on packed tokens for a torch engine of a
+    BERT-family encoder (:mod:`spacy_bert_ner.runtime.packed`), else in
+    wordpiece-length groups (:func:`encode_in_groups`). Positions past a
+    row's end are zeros."""
+    if getattr(engine, "packed", False):
+        from spacy_bert_ner.runtime.packed import packed_forward
+
+        if engine.model.training:
+            engine.model.eval()
+        return packed_forward(engine.model, input_ids, attention_mask, token_type_ids)
+    return encode_in_groups(engine, input_ids, attention_mask, token_type_ids)
+
+
 def _as_torch_ids(array: Any) -> Any:
     import torch
 
@@ -57,7 +72,11 @@ class TorchFp32Engine:
     evaluation runs between updates)."""
 
     def __init__(self, hf_model: Any) -> None:
+        from spacy_bert_ner.runtime.packed import supports_packing
+
         self.model = hf_model
+        #: run by :func:`encode` on packed tokens (a BERT-family encoder on the CPU)
+        self.packed = supports_packing(hf_model) and all(p.device.type == "cpu" for p in hf_model.parameters())
 
     def __call__(self, input_ids: Any, attention_mask: Any, token_type_ids: Optional[Any]) -> Any:
         import torch
@@ -138,6 +157,10 @@ class TorchInt8Engine:
         with warnings.catch_warnings():  # torch points eager-mode quantization at torchao, which is not a dependency
             warnings.simplefilter("ignore")
             self.model = quantize_dynamic(fp32, {torch.nn.Linear: qconfig}, dtype=torch.qint8)
+        from spacy_bert_ner.runtime.packed import supports_packing
+
+        #: run by :func:`encode` on packed tokens (a BERT-family encoder)
+        self.packed = supports_packing(self.model)
 
     def __call__(self, input_ids: Any, attention_mask: Any, token_type_ids: Optional[Any]) -> Any:
         import torch

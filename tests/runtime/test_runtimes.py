@@ -20,8 +20,13 @@ def _ents(nlp, texts=TEXTS):
 
 
 def _hidden(nlp, texts=TEXTS):
+    """Each Doc's hidden states at its real wordpieces (padding zeroed: runtimes differ in what they leave there)."""
     nlp.get_pipe("bert_ner").keep_trf_data = True
-    return [numpy.asarray(doc._.trf_data.model_output.last_hidden_state) for doc in nlp.pipe(texts)]
+    hidden = []
+    for doc in nlp.pipe(texts):
+        mask = numpy.asarray(doc._.trf_data.wordpieces.attention_mask).astype(bool)
+        hidden.append(numpy.asarray(doc._.trf_data.model_output.last_hidden_state) * mask[..., None])
+    return hidden
 
 
 def _state_dict(nlp):
