@@ -97,3 +97,22 @@ def test_the_pipelines_torch_runtimes_take_the_packed_path(two_runs, runtime, mo
     docs = list(nlp.pipe(texts, batch_size=8))
     assert calls and calls[-1][0] == len(texts)  # one packed call for the whole batch
     assert [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in docs] == expected
+
+
+def test_the_fused_projections_follow_weight_updates(tiny_bert):
+    """The side-by-side query/key/value weights are rebuilt when training changes the weights in place."""
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_bert))
+    model = AutoModel.from_pretrained(str(tiny_bert)).eval()
+    ids, mask, types = _encoding(tokenizer, 4)
+    real = torch.as_tensor(mask).bool()
+    before = packed_forward(model, ids, mask, types)
+    with torch.no_grad():
+        model.encoder.layer[0].attention.self.key.weight.mul_(1.5)
+        expected = model(
+            input_ids=torch.as_tensor(ids), attention_mask=torch.as_tensor(mask), token_type_ids=torch.as_tensor(types)
+        ).last_hidden_state
+    after = packed_forward(model, ids, mask, types)
+    assert not torch.allclose(after[real], before[real], atol=1e-3)
+    assert torch.allclose(after[real], expected[real], atol=1e-5)
