@@ -109,7 +109,7 @@ def test_the_fused_projections_follow_weight_updates(tiny_bert):
     real = torch.as_tensor(mask).bool()
     before = packed_forward(model, ids, mask, types)
     with torch.no_grad():
-        model.encoder.layer[0].attention.self.key.weight.mul_(1.5)
+        model.encoder.layer[0].attention.self.value.weight.mul_(-1.0)
         expected = model(
             input_ids=torch.as_tensor(ids), attention_mask=torch.as_tensor(mask), token_type_ids=torch.as_tensor(types)
         ).last_hidden_state
