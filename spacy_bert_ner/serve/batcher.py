@@ -4,12 +4,15 @@ answered with the results of its own documents.
 
 The event loop never runs the model: :meth:`MicroBatcher.submit` queues the
 documents of a request and returns a future that the worker thread resolves.
-The worker takes the first waiting document, waits up to ``max_wait_ms`` for
-more (or until ``max_batch_documents``/``max_batch_words`` are waiting), then
-runs everything it took as one batch. While a batch runs, new requests queue
-up, so under load batches fill by themselves. The wait is skipped when the
-last batch held a single document: with one client at a time nobody would
-join, and waiting would only add to its latency.
+The worker takes the first waiting document and waits for more, up to
+``max_wait_ms`` after it arrived, while fewer documents wait than the last
+batch held (and fewer than ``max_batch_documents``/``max_batch_words``); then
+it runs everything it took, up to those limits, as one batch. While a batch
+runs, new requests queue up, so under load batches fill by themselves. The
+last batch's size is the estimate of how many clients are active: once that
+many documents are back the batch starts at once (clients that send their next
+request when answered are all back then, and waiting longer only leaves the
+model idle), and with one client at a time there is no wait at all.
 """
 
 import asyncio
@@ -218,8 +221,12 @@ class MicroBatcher:
                 if self._closing:
                     return None
                 self._cond.wait()
-            deadline = self._queue[0].queued + (self.max_wait if self._last_batch > 1 else 0.0)
-            while not self._closing and len(self._queue) < self.max_batch_documents and self._queued_words < self.max_batch_words:
+            deadline = self._queue[0].queued + self.max_wait
+            while (
+                not self._closing
+                and len(self._queue) < min(self._last_batch, self.max_batch_documents)
+                and self._queued_words < self.max_batch_words
+            ):
                 left = deadline - time.monotonic()
                 if left <= 0 or not self._queue:
                     break
