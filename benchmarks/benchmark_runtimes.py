@@ -24,9 +24,10 @@ shapes and, for spaCy, its vocabulary's common words seen):
   channel, the choice of optimum's ORT export and quantizer with per_channel;
 - ``floor/<runtime>``: only the encoder (ours: the pipeline's own transformer
   and runtime engine) on the same padded batches: no tokenizer, head or decoding;
-- ``floor_grouped/<runtime>``: the same, each batch's rows run in wordpiece-length
-  groups (``spacy_bert_ner.runtime.engines.encode_in_groups``), as the pipeline
-  runs its transformer at inference;
+- ``floor_grouped/<runtime>``: the same, each batch run the way the pipeline
+  runs its transformer at inference (``spacy_bert_ner.runtime.engines.encode``:
+  packed tokens for the torch runtimes of a BERT-family encoder, rows in
+  wordpiece-length groups for ONNX);
 - ``processes``: ours with 2 processes of 1 thread each over halves of the data,
   against 1 process with 2 threads.
 The HF head is freshly initialised: speed does not depend on its weights.
@@ -85,8 +86,8 @@ def run_ours(model: str, runtime: str, sentences, batch_size: int, threads: int,
 
 def run_floor(model: str, runtime: str, sentences, batch_size: int, threads: int, warm_up=(), grouped: bool = False) -> Dict:
     """The pipeline's own encoder (and runtime engine) on pre-tokenized, padded,
-    length-sorted batches; ``grouped``: each batch's rows run in wordpiece-length
-    groups (``encode_in_groups``), as the pipeline runs them."""
+    length-sorted batches; ``grouped``: each batch run as the pipeline runs it
+    (``encode``: packed tokens or wordpiece-length groups)."""
     import numpy
     import torch
 
@@ -105,12 +106,12 @@ def run_floor(model: str, runtime: str, sentences, batch_size: int, threads: int
 
     batches = padded(sentences)
     if grouped:
-        from spacy_bert_ner.runtime.engines import encode_in_groups
+        from spacy_bert_ner.runtime.engines import encode
 
         engine = trf.attrs["spacy_bert_ner_runtime"].engine(trf.transformer)
 
         def forward(b):
-            return encode_in_groups(engine, b["input_ids"], b["attention_mask"], b["token_type_ids"])
+            return encode(engine, b["input_ids"], b["attention_mask"], b["token_type_ids"])
     elif runtime == "fp32":
         hf = trf.transformer.eval()
 

@@ -1,6 +1,6 @@
 """The model step on small batches of mixed lengths: one ``nlp.pipe`` batch
-per micro-batch (what the service runs; the transformer runs its rows in
-wordpiece-length groups, ``encode_in_groups``), the micro-batch cut first
+per micro-batch (what the service runs; the transformer packs the batch's
+wordpieces itself, ``spacy_bert_ner.runtime.engines.encode``), the micro-batch cut first
 into word-length groups (``groups_by_length`` on the Docs' lengths, one
 ``nlp.pipe`` batch each), and ``predict``'s large sorted buffers as the
 reference.

@@ -1,5 +1,5 @@
 """Where the pipeline's inference time goes, stage by stage: timers around
-tokenization, alignment, case ids, the encoder (``encode_in_groups``), the
+tokenization, alignment, case ids, the encoder (``encode``), the
 lean path's features and head, and decoding with setting entities, over
 ``pipe_by_length`` on WikiANN-en test sentences, for each runtime.
 
@@ -59,7 +59,7 @@ def stages(model: str, runtime: str, sentences, batch_size: int, threads: int, p
     timed(transformer_model, "huggingface_tokenize", "tokenization")
     timed(alignment, "offset_alignment", "alignment")
     timed(transformer, "case_type_ids", "case ids")
-    timed(engines, "encode_in_groups", "encoder")
+    timed(engines, "encode", "encoder")
     timed(bert_ner, "lean_predict", "features and head")
     timed(bert_ner.BertNER, "set_annotations", "decoding and entities")
 

@@ -4,15 +4,16 @@ answered with the results of its own documents.
 
 The event loop never runs the model: :meth:`MicroBatcher.submit` queues the
 documents of a request and returns a future that the worker thread resolves.
-The worker takes the first waiting document and waits for more, up to
-``max_wait_ms`` after it arrived, while fewer documents wait than the last
-batch held (and fewer than ``max_batch_documents``/``max_batch_words``); then
-it runs everything it took, up to those limits, as one batch. While a batch
-runs, new requests queue up, so under load batches fill by themselves. The
-last batch's size is the estimate of how many clients are active: once that
-many documents are back the batch starts at once (clients that send their next
-request when answered are all back then, and waiting longer only leaves the
-model idle), and with one client at a time there is no wait at all.
+When the model is free, the worker expects as many documents as the last
+batch held plus those that arrived while it ran: the clients just answered
+are likely to send more, and those waiting are there. It waits for more, at
+most ``max_wait_ms`` from the moment it is free and a document is waiting,
+while fewer than that are waiting (and fewer than ``max_batch_documents`` or
+``max_batch_words``); then it runs everything waiting, up to those limits, as
+one batch. So clients that send their next request when answered end up in
+one full batch, which starts as soon as the last of them is back; a lone
+client never waits; and while a batch runs, new requests queue up, so under
+load batches fill by themselves.
 """
 
 import asyncio
@@ -133,7 +134,8 @@ class MicroBatcher:
         self.error: Optional[str] = None
         #: the batch the model is running now
         self._current: List[_Item] = []
-        self._last_batch = 0
+        #: how many documents the next batch can expect (see the module's docstring)
+        self._expected = 0
 
     # --- the event loop's side --------------------------------------------------------
 
@@ -217,16 +219,15 @@ class MicroBatcher:
     def _take(self) -> Optional[List[_Item]]:
         """The next batch, or ``None`` when closing with nothing left."""
         with self._cond:
+            expected = self._expected
+            free = time.monotonic()
             while not self._queue:
                 if self._closing:
                     return None
                 self._cond.wait()
-            deadline = self._queue[0].queued + self.max_wait
-            while (
-                not self._closing
-                and len(self._queue) < min(self._last_batch, self.max_batch_documents)
-                and self._queued_words < self.max_batch_words
-            ):
+            # the model waits at most max_wait once it is free and a document is there
+            deadline = max(self._queue[0].queued, free) + self.max_wait
+            while not self._closing and len(self._queue) < expected and self._queued_words < self.max_batch_words:
                 left = deadline - time.monotonic()
                 if left <= 0 or not self._queue:
                     break
@@ -242,7 +243,6 @@ class MicroBatcher:
                 if not item.request.finished:
                     batch.append(item)
                     words += item.words
-            self._last_batch = len(batch)
             return batch
 
     def _run(self, init: Optional[Callable[[], None]] = None) -> None:
@@ -300,6 +300,11 @@ class MicroBatcher:
             except Exception:  # noqa: BLE001 (metrics must not stop the answers)
                 pass
         self._current = []
+        with self._cond:
+            # the documents of this batch (their clients are about to be answered) and those
+            # that arrived while it ran: how many the next batch can expect; counted before
+            # answering, so a document sent in reply is not counted twice
+            self._expected = min(len(batch) + len(self._queue), self.max_batch_documents)
         for item, result in zip(batch, results):
             if not item.request.finished:
                 item.request.done(item.index, result)

@@ -1,6 +1,6 @@
-"""How the micro-batcher forms batches: it waits for as many documents as its
-last batch held (up to ``max_wait_ms``), starts at once when they are back,
-and never waits for a lone client."""
+"""How the micro-batcher forms batches: it waits (up to ``max_wait_ms``) for as
+many documents as its last batch held plus those that arrived while it ran,
+starts at once when they are there, and never keeps a lone client waiting."""
 
 import asyncio
 import threading
@@ -69,7 +69,7 @@ def test_a_batch_starts_once_as_many_documents_are_back_as_the_last_one_held():
         rest = [asyncio.ensure_future(batcher.submit([t])) for t in "bcd"]
         await asyncio.sleep(0.1)
         recorder.gate.set()
-        await asyncio.gather(first, *rest)
+        await asyncio.gather(first, *rest)  # b, c, d waited for a 4th (a's client) up to max_wait_ms
         sent = time.monotonic()
         answers = await asyncio.gather(*(one(0.05 * i, t) for i, t in enumerate("xyz")))
         return sent, answers
