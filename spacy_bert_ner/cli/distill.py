@@ -28,6 +28,12 @@ def distill_cli(
         "--teacher-runtime",
         help="Inference runtime of the teacher's pass: fp32, int8, onnx, onnx-int8 (default: the teacher's own; onnx is fp32 and faster on a CPU)",
     ),
+    members: int = typer.Option(1, "--members", "-m", help="Students to train at once and combine (1: plain spacy train)"),
+    combine: str = typer.Option(
+        "average",
+        "--combine",
+        help="average: the mean of the students' weights (one model's cost); ensemble: average their predictions (members x the cost)",
+    ),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU"),
     max_steps: int = typer.Option(
         0, "--max-steps", help="Optimizer steps, the learning-rate schedule following (0: the config's)"
@@ -57,6 +63,8 @@ def distill_cli(
             gpu_id,
             log=msg.info,
             teacher_runtime=teacher_runtime,
+            members=members,
+            combine=combine,
         )
     except (ValueError, RuntimeError, OSError, ImportError) as error:
         fail(error)

@@ -3,9 +3,11 @@ probabilities mixed with the gold tags.
 
 ``distill`` runs the teacher over the training Docs (and optional unlabelled
 text) once, writing ``OUTPUT/teacher-corpus.spacy``, then trains the student
-config on it with ``spacy train`` (through :func:`train_members`, one member),
-so ``OUTPUT`` looks like any ``spacy-bert-ner train`` output: ``model-best``,
-``member-0/``, ``members.json`` (with a ``distillation`` record added). The
+config on it with ``spacy train`` (through :func:`train_members`: one
+member, or several from the same start combined like ``spacy-bert-ner
+train``'s), so ``OUTPUT`` looks like any ``spacy-bert-ner train`` output:
+``model-best``, ``member-K/``, ``members.json`` (with a ``distillation``
+record added). The
 teacher corpus is kept with a record of what it was made from and reused when
 the teacher and the data are unchanged, so a rerun after a failed training
 does not pay for the teacher again.
@@ -19,7 +21,7 @@ import srsly
 
 from spacy_bert_ner.pipeline.bert_ner import bert_ner_name, check_distillation
 from spacy_bert_ner.project.datasets import sha256_of
-from spacy_bert_ner.project.members import SUMMARY_FILE, train_members
+from spacy_bert_ner.project.members import SUMMARY_FILE, check_members, train_members
 
 CORPUS_FILE = "teacher-corpus.spacy"
 CORPUS_RECORD = "teacher-corpus.json"
@@ -129,25 +131,30 @@ def distill(
     gpu_id: int = -1,
     log: Callable[[str], None] = print,
     teacher_runtime: Optional[str] = None,
+    members: int = 1,
+    combine: str = "average",
 ) -> Path:
     """Train the student ``config`` into ``OUTPUT`` on the teacher's
     probabilities for ``train`` (a DocBin) and ``unlabelled`` (plain text, one
     document per line). ``weight`` and ``temperature`` override the config's
     ``[components.bert_ner.distillation]``. Other ``spacy train`` overrides
     (``--paths.dev``, ``--paths.transformer`` ...) pass through; the training
-    corpus is the teacher's, run with ``teacher_runtime`` (:func:`teacher_corpus`)."""
+    corpus is the teacher's, run with ``teacher_runtime`` (:func:`teacher_corpus`).
+    ``members`` students train at once, each in its own order of that corpus,
+    and are combined by ``combine`` (:func:`train_members`)."""
     settings = {k: v for k, v in (("weight", weight), ("temperature", temperature)) if v is not None}
     check_distillation({"weight": 0.5, "temperature": 2.0, **settings})
     if not Path(config).is_file():
         raise ValueError(f"{config}: config file not found")
     check_student_config(config)
+    check_members(Path(config), members, combine)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     corpus = teacher_corpus(teacher, train, output_dir, unlabelled, gpu_id, log=log, teacher_runtime=teacher_runtime)
     overrides = [*overrides, "--paths.train", str(corpus)]
     for key, value in settings.items():
         overrides += [f"--components.bert_ner.distillation.{key}", str(value)]
-    best = train_members(config, output_dir, 1, overrides, gpu_id, log=log)
+    best = train_members(config, output_dir, members, overrides, gpu_id, log=log, combine=combine)
     summary = srsly.read_json(output_dir / SUMMARY_FILE)
     summary["distillation"] = {
         "teacher": str(teacher),

@@ -75,9 +75,14 @@ def schedule_overrides(max_steps: int = 0, eval_frequency: int = 0) -> List[str]
     return overrides
 
 
-def check_train_reader(config: Path, members: int) -> None:
-    """Several members need a training reader with a ``shuffle_seed``; say so
-    before anything trains."""
+def check_members(config: Path, members: int, combine: str) -> None:
+    """What training ``members`` combined by ``combine`` needs, said before
+    anything trains: at least one member, a known way to combine them, and
+    for several a training reader with a ``shuffle_seed``."""
+    if members < 1:
+        raise ValueError(f"members must be at least 1, got {members}")
+    if combine not in COMBINE:
+        raise ValueError(f"combine must be one of {', '.join(COMBINE)}, got {combine!r}")
     if members < 2:
         return
     from spacy.util import load_config
@@ -116,14 +121,10 @@ def train_members(
     member), with ``OUTPUT/members.json`` describing the members. Raises
     ``RuntimeError`` naming the member's log when a member fails (the others
     are stopped)."""
-    if members < 1:
-        raise ValueError(f"members must be at least 1, got {members}")
-    if combine not in COMBINE:
-        raise ValueError(f"combine must be one of {', '.join(COMBINE)}, got {combine!r}")
     config, output_dir = Path(config), Path(output_dir)
     if not config.is_file():
         raise ValueError(f"{config}: config file not found")
-    check_train_reader(config, members)
+    check_members(config, members, combine)
     output_dir.mkdir(parents=True, exist_ok=True)
     member_dirs = [output_dir / f"member-{k}" for k in range(members)]
     env = member_env(members, gpu_id)

@@ -124,6 +124,8 @@ def test_distill_trains_a_student_on_the_teacher(two_runs, tiny_bert, toy_corpus
             "0.8",
             "--temperature",
             "1.5",
+            "--members",
+            "2",
             *args,
         ],
     )
@@ -135,7 +137,9 @@ def test_distill_trains_a_student_on_the_teacher(two_runs, tiny_bert, toy_corpus
     summary = srsly.read_json(out / "members.json")
     assert summary["distillation"]["labelled"] == 60 and summary["distillation"]["unlabelled"] == 2
     assert summary["distillation"]["weight"] == 0.8 and summary["members"][0]["steps"] == 12
-    assert (out / CORPUS_FILE).exists() and (out / "member-0" / "train-log.jsonl").exists()
+    # two students, each reading the teacher's corpus in its own order, averaged
+    assert summary["combine"] == "average" and [m["shuffle_seed"] for m in summary["members"]] == [0, 1]
+    assert (out / CORPUS_FILE).exists() and (out / "member-1" / "train-log.jsonl").exists()
     assert str(out / CORPUS_FILE) in summary["overrides"]
 
 
@@ -155,6 +159,20 @@ def test_distill_refuses_bad_settings(two_runs, toy_corpus, tmp_path):
         ],
     )
     assert result.exit_code == 1 and "weight must be in [0, 1]" in result.output
+    result = runner.invoke(
+        app,
+        [
+            "distill",
+            str(two_runs[0]),
+            str(CONFIG_DIR / "bert-ner-cpu.cfg"),
+            str(tmp_path),
+            "--paths.train",
+            "x.spacy",
+            "--combine",
+            "mean",
+        ],
+    )
+    assert result.exit_code == 1 and "combine must be one of average, ensemble, got 'mean'" in result.output
 
 
 def test_the_students_config_is_checked_before_the_teacher_runs(two_runs, toy_corpus, tmp_path):

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from spacy_bert_ner.cli import app
 from spacy_bert_ner.errors import InputError
 from spacy_bert_ner.evaluation.evaluate import evaluate
-from spacy_bert_ner.project.members import check_train_reader, member_command, member_env, member_logs, train_members
+from spacy_bert_ner.project.members import check_members, member_command, member_env, member_logs, train_members
 
 from ..util import CONFIG_DIR, tiny_overrides
 
@@ -44,7 +44,7 @@ def test_member_command_gives_each_member_its_own_order_and_log(tmp_path):
 
 
 def test_several_members_need_the_shuffled_reader(tmp_path):
-    check_train_reader(CONFIG_DIR / "bert-ner-cpu.cfg", 2)
+    check_members(CONFIG_DIR / "bert-ner-cpu.cfg", 2, "average")
     config = tmp_path / "plain.cfg"
     config.write_text(
         (CONFIG_DIR / "bert-ner-cpu.cfg")
@@ -54,7 +54,7 @@ def test_several_members_need_the_shuffled_reader(tmp_path):
             '@readers = "spacy.Corpus.v1"\npath = ${paths.train}',
         )
     )
-    check_train_reader(config, 1)  # one member is plain spacy train: any reader
+    check_members(config, 1, "average")  # one member is plain spacy train: any reader
     with pytest.raises(ValueError, match="needs \\[corpora.train\\] @readers"):
         train_members(config, tmp_path / "out", members=2)
 
