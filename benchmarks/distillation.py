@@ -66,15 +66,19 @@ def model_record(dataset: str, role: str, train_dir: Path, data: str, threads: i
     seconds = max(m["train_seconds"] or 0 for m in summary["members"])
     distilled = summary.get("distillation")
     overrides = list(summary["overrides"])
+    members = f"--members {len(summary['members'])} " + (f"--combine {summary['combine']} " if summary.get("combine") else "")
     if distilled:  # distill passes its teacher corpus as --paths.train: the command names the training data instead
         at = overrides.index("--paths.train")
         del overrides[at : at + 2]
         command = (
             f"spacy-bert-ner distill {distilled['teacher']} {summary['config']} {train_dir} --paths.train {distilled['train']} "
         )
+        for option in ("unlabelled", "weight", "temperature", "teacher_runtime"):
+            if distilled.get(option) is not None:
+                command += f"--{option.replace('_', '-')} {distilled[option]} "
     else:
-        command = f"spacy-bert-ner train {summary['config']} {train_dir} --members {len(summary['members'])} "
-    command += " ".join(overrides)
+        command = f"spacy-bert-ner train {summary['config']} {train_dir} "
+    command += members + " ".join(overrides)
     return {
         "dataset": dataset,
         "role": role,

@@ -54,7 +54,9 @@ def evaluate_one(
     if per_channel is not None:
         engines.INT8_PER_CHANNEL[runtime] = per_channel
     if full_range is not None:
-        if full_range and not engines.full_range_is_exact():
+        from spacy_bert_ner.runtime.int8 import full_range_is_exact
+
+        if full_range and not full_range_is_exact():
             return {"f1": None, "words_per_s": None, "skipped": "this CPU's int8 kernel saturates on 8-bit activations"}
         engines.INT8_FULL_RANGE = full_range
     nlp = load(model, runtime=runtime)

@@ -34,6 +34,7 @@ def header(script: str, argv: Optional[Sequence[str]]) -> Dict[str, Any]:
     import torch
 
     from spacy_bert_ner.evaluation.scoring import today
+    from spacy_bert_ner.runtime.int8 import full_range_is_exact
 
     args = list(argv) if argv is not None else sys.argv[1:]
     return {
@@ -45,6 +46,8 @@ def header(script: str, argv: Optional[Sequence[str]]) -> Dict[str, Any]:
             "platform": platform.platform(),
             "python": platform.python_version(),
             "torch": torch.__version__,
+            # the int8 runtime's activations: 8 bits where the CPU's int8 kernel is exact (VNNI), else 7
+            "int8_activation_bits": 8 if full_range_is_exact() else 7,
         },
     }
 

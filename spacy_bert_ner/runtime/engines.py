@@ -5,7 +5,7 @@ state as a torch tensor.
 ``int8`` is ``torch.ao.quantization.quantize_dynamic`` of a copy of the model's
 ``Linear`` layers with per-channel int8 weights, and activations quantized on
 the full 8-bit range where the CPU's int8 kernel computes that exactly
-(:func:`full_range_is_exact`); embeddings and layer norms stay fp32. ``onnx`` exports the model with ``torch.onnx.export`` (its inputs by name;
+(:func:`spacy_bert_ner.runtime.int8.full_range_is_exact`); embeddings and layer norms stay fp32. ``onnx`` exports the model with ``torch.onnx.export`` (its inputs by name;
 token type ids included where the model takes them, so ``case_types`` reaches it), applies ONNX Runtime's BERT fusions
 (``onnxruntime.transformers.optimizer``: fused embeddings + layer norm,
 attention, bias + GELU, skip + layer norm) and runs it in an
@@ -149,77 +149,24 @@ GROUP_MIN_SIZE = 8
 INT8_FULL_RANGE: Optional[bool] = None
 
 
-def full_range_is_exact() -> bool:
-    """Whether PyTorch's int8 matrix product is exact for activations on the
-    full 8-bit range on this CPU.
-
-    ``torch.ao.nn.quantized.dynamic.Linear`` quantizes its input to 7 bits
-    (``reduce_range=True``): without VNNI, fbgemm multiplies unsigned 8-bit
-    activations by signed 8-bit weights with ``vpmaddubsw``, whose pairwise
-    sums saturate at 16 bits once both factors are near their maximum; VNNI
-    (``vpdpbusd``) sums in 32 bits. The seventh bit halves the activations'
-    rounding error. The probe multiplies the saturating case (every
-    activation 255, every weight 127) and checks the exact result.
-    """
-    global _FULL_RANGE_EXACT
-    if _FULL_RANGE_EXACT is None:
-        import torch
-        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-
-        linear = torch.nn.Linear(64, 8)
-        with torch.no_grad():
-            linear.weight.fill_(1.0)
-            linear.bias.zero_()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            packed = quantize_dynamic(torch.nn.Sequential(linear), {torch.nn.Linear: per_channel_dynamic_qconfig})[0]
-            product = torch.ops.quantized.linear_dynamic(
-                torch.ones(4, 64), packed._packed_params._packed_params, reduce_range=False
-            )
-        _FULL_RANGE_EXACT = bool(torch.allclose(product, torch.full_like(product, 64.0), rtol=0.01))
-    return _FULL_RANGE_EXACT
-
-
-_FULL_RANGE_EXACT: Optional[bool] = None
-
-
-def _full_range_linear() -> Any:
-    """``torch.ao.nn.quantized.dynamic.Linear`` with activations quantized on the full 8-bit range."""
-    global _FullRangeLinear
-    if _FullRangeLinear is None:
-        import torch
-        from torch.ao.nn.quantized.dynamic import Linear
-
-        class FullRangeLinear(Linear):
-            def forward(self, x: Any) -> Any:
-                return torch.ops.quantized.linear_dynamic(x, self._packed_params._packed_params, reduce_range=False).to(x.dtype)
-
-            def _get_name(self) -> str:
-                return "DynamicQuantizedLinearFullRange"
-
-        _FullRangeLinear = FullRangeLinear
-    return _FullRangeLinear
-
-
-_FullRangeLinear: Any = None
-
-
 class TorchInt8Engine:
     """A dynamically quantized copy of the model: int8 ``Linear`` weights,
     with a scale per output channel or one per tensor (``INT8_PER_CHANNEL``),
     and int8 activations on the full 8-bit range where the CPU computes it
-    exactly (``INT8_FULL_RANGE``, :func:`full_range_is_exact`)."""
+    exactly (``INT8_FULL_RANGE``, :func:`~spacy_bert_ner.runtime.int8.full_range_is_exact`)."""
 
     def __init__(self, hf_model: Any, per_channel: Optional[bool] = None, full_range: Optional[bool] = None) -> None:
         import torch
         from torch.ao.quantization import default_dynamic_qconfig, per_channel_dynamic_qconfig, quantize_dynamic
+
+        from spacy_bert_ner.runtime.int8 import FullRangeLinear, full_range_is_exact
 
         per_channel = INT8_PER_CHANNEL["int8"] if per_channel is None else per_channel
         full_range = INT8_FULL_RANGE if full_range is None else full_range
         #: activations on the full 8-bit range (else 7 bits, as torch's own dynamic Linear)
         self.full_range = full_range_is_exact() if full_range is None else full_range
         qconfig = per_channel_dynamic_qconfig if per_channel else default_dynamic_qconfig
-        mapping = {torch.nn.Linear: _full_range_linear()} if self.full_range else None
+        mapping = {torch.nn.Linear: FullRangeLinear} if self.full_range else None
         fp32 = copy.deepcopy(hf_model).to("cpu").eval()
         with warnings.catch_warnings():  # torch points eager-mode quantization at torchao, which is not a dependency
             warnings.simplefilter("ignore")

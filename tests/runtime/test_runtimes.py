@@ -178,7 +178,8 @@ def test_int8_activations_take_the_full_range_where_the_kernel_is_exact(tiny_ber
     its states are closer to fp32's."""
     from transformers import AutoModel, AutoTokenizer
 
-    from spacy_bert_ner.runtime.engines import TorchInt8Engine, full_range_is_exact
+    from spacy_bert_ner.runtime.engines import TorchInt8Engine
+    from spacy_bert_ner.runtime.int8 import full_range_is_exact
 
     model = AutoModel.from_pretrained(str(tiny_bert)).eval()
     encoding = AutoTokenizer.from_pretrained(str(tiny_bert))(TEXTS * 4, return_tensors="np", padding="longest")
