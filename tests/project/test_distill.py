@@ -143,36 +143,17 @@ def test_distill_trains_a_student_on_the_teacher(two_runs, tiny_bert, toy_corpus
     assert str(out / CORPUS_FILE) in summary["overrides"]
 
 
-def test_distill_refuses_bad_settings(two_runs, toy_corpus, tmp_path):
-    runner = CliRunner()
-    result = runner.invoke(
-        app,
-        [
-            "distill",
-            str(two_runs[0]),
-            str(CONFIG_DIR / "bert-ner-cpu.cfg"),
-            str(tmp_path),
-            "--paths.train",
-            "x.spacy",
-            "--weight",
-            "2",
-        ],
-    )
-    assert result.exit_code == 1 and "weight must be in [0, 1]" in result.output
-    result = runner.invoke(
-        app,
-        [
-            "distill",
-            str(two_runs[0]),
-            str(CONFIG_DIR / "bert-ner-cpu.cfg"),
-            str(tmp_path),
-            "--paths.train",
-            "x.spacy",
-            "--combine",
-            "mean",
-        ],
-    )
-    assert result.exit_code == 1 and "combine must be one of average, ensemble, got 'mean'" in result.output
+@pytest.mark.parametrize(
+    "option,expected",
+    [
+        (["--weight", "2"], "weight must be in [0, 1]"),
+        (["--combine", "mean"], "combine must be one of average, ensemble, got 'mean'"),
+    ],
+)
+def test_distill_refuses_bad_settings(two_runs, tmp_path, option, expected):
+    args = ["distill", str(two_runs[0]), str(CONFIG_DIR / "bert-ner-cpu.cfg"), str(tmp_path), "--paths.train", "x.spacy"]
+    result = CliRunner().invoke(app, [*args, *option])
+    assert result.exit_code == 1 and expected in result.output
 
 
 def test_the_students_config_is_checked_before_the_teacher_runs(two_runs, toy_corpus, tmp_path):
