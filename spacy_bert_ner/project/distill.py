@@ -161,7 +161,7 @@ def distill(
         "train": str(train),
         "unlabelled": str(unlabelled) if unlabelled else None,
         **({"teacher_runtime": teacher_runtime} if teacher_runtime else {}),
-        **srsly.read_json(output_dir / CORPUS_RECORD)["counts"],
+        "docs": srsly.read_json(output_dir / CORPUS_RECORD)["counts"],
         **settings,
     }
     srsly.write_json(output_dir / SUMMARY_FILE, summary)

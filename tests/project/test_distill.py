@@ -135,7 +135,8 @@ def test_distill_trains_a_student_on_the_teacher(two_runs, tiny_bert, toy_corpus
     assert student.get_pipe("bert_ner").labels == ("LOC", "ORG", "PER")
     assert student("anna works at acme .").ents is not None
     summary = srsly.read_json(out / "members.json")
-    assert summary["distillation"]["labelled"] == 60 and summary["distillation"]["unlabelled"] == 2
+    assert summary["distillation"]["docs"] == {"labelled": 60, "unlabelled": 2, "written": 62}
+    assert summary["distillation"]["unlabelled"].endswith(".txt")
     assert summary["distillation"]["weight"] == 0.8 and summary["members"][0]["steps"] == 12
     # two students, each reading the teacher's corpus in its own order, averaged
     assert summary["combine"] == "average" and [m["shuffle_seed"] for m in summary["members"]] == [0, 1]

@@ -116,7 +116,7 @@ def test_distillation_workflow_on_wikiann(tmp_path, tiny_bert, tiny_mpnet, share
     student = srsly.read_json(project / "training" / "wikiann-en" / "test-metrics.json")
     assert student["transformer"] == str(tiny_bert) and student["steps"] == 6
     summary = srsly.read_json(project / "training" / "wikiann-en" / "members.json")
-    assert summary["distillation"]["weight"] == pytest.approx(0.7) and summary["distillation"]["labelled"] == 100
+    assert summary["distillation"]["weight"] == pytest.approx(0.7) and summary["distillation"]["docs"]["labelled"] == 100
     assert summary["distillation"]["teacher"] == "training/wikiann-en-teacher/model-best"
     wheel = project / "packages" / "en_smoke_distilled-0.1.0" / "dist" / "en_smoke_distilled-0.1.0-py3-none-any.whl"
     assert wheel.exists()
