@@ -14,8 +14,10 @@ with ``--threads`` torch threads on gold tokens, length-sorted batches of 64
 comparable within one run. A baseline given by ``--baseline-from`` (the fp32
 and onnx-int8 rows of an ``int8_granularity`` run of that model) and
 ``--baseline-train`` (its training record) is a model measured before, on the
-machine those files name. Records of other datasets already in ``--output``
-are kept; those of ``--dataset`` are replaced.
+machine those files name. Each record carries the date and machine of its
+measurement. Records of other datasets already in ``--output`` are kept, with
+the date, machine and command of the run that measured them; those of
+``--dataset`` are replaced.
 """
 
 import argparse
@@ -121,6 +123,18 @@ def baseline_record(dataset: str, measured: Path, trained: Path, encoder: str, p
     }
 
 
+def _dated(record: Dict, previous: Dict) -> Dict:
+    """A record kept from an earlier run, with that run's date, machine and
+    command where it has none of its own, so each record says when and where it
+    was measured."""
+    return {
+        **record,
+        "date": record.get("date", previous.get("date")),
+        "machine": record.get("machine", previous.get("machine")),
+        "measured_by": record.get("measured_by", previous.get("command")),
+    }
+
+
 def main(argv: Sequence[str] = None) -> Dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", required=True)
@@ -154,10 +168,14 @@ def main(argv: Sequence[str] = None) -> Dict:
                 str(Path(student["model"]) / "model-best"),
             )
         )
+    result = {**header("distillation", argv), "threads": args.threads}
+    for r in records:
+        r.setdefault("date", result["date"])
+        r.setdefault("machine", result["machine"])
     out = Path(args.output)
-    previous = json.loads(out.read_text())["records"] if out.exists() else []
-    kept = [r for r in previous if r["dataset"] != args.dataset]
-    result = {**header("distillation", argv), "threads": args.threads, "records": kept + records}
+    previous = json.loads(out.read_text()) if out.exists() else {"records": []}
+    kept = [_dated(r, previous) for r in previous["records"] if r["dataset"] != args.dataset]
+    result["records"] = kept + records
     return write(result, args.output)
 
 
