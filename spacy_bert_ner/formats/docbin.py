@@ -84,15 +84,36 @@ def write_conll(docs: Iterable[Doc], out: IO[str]) -> Tuple[int, int]:
     return n_sents, n_tokens
 
 
-def export_conll(input_path: Union[str, Path], output_path: Optional[Union[str, Path]]) -> Tuple[int, int]:
-    """Write a ``.spacy`` file as ``token<TAB>IOB2 tag`` lines to ``output_path``
-    (standard output when None). Returns (sentences, tokens)."""
+def write_text(docs: Iterable[Doc], out: IO[str]) -> Tuple[int, int]:
+    """Write each sentence as one line of space-separated tokens, the plain
+    text that ``distill --unlabelled`` reads. Returns (sentences, tokens)."""
+    n_sents = n_tokens = 0
+    for doc in docs:
+        for words, _ in doc_sentences(doc):
+            out.write(" ".join(w.replace("\n", " ") for w in words) + "\n")
+            n_sents += 1
+            n_tokens += len(words)
+    return n_sents, n_tokens
+
+
+EXPORT_FORMATS = {"conll": write_conll, "text": write_text}
+
+
+def export_conll(
+    input_path: Union[str, Path], output_path: Optional[Union[str, Path]], file_format: str = "conll"
+) -> Tuple[int, int]:
+    """Write a ``.spacy`` file to ``output_path`` (standard output when None)
+    as ``token<TAB>IOB2 tag`` lines (``conll``) or one sentence per line
+    (``text``, the entities dropped). Returns (sentences, tokens)."""
     import sys
 
+    if file_format not in EXPORT_FORMATS:
+        raise ValueError(f"unknown export format {file_format!r}: use {' or '.join(EXPORT_FORMATS)}")
+    write = EXPORT_FORMATS[file_format]
     docs = read_docbin(input_path)
     if output_path is None:
-        return write_conll(docs, sys.stdout)
+        return write(docs, sys.stdout)
     output_path = Path(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     with output_path.open("w", encoding="utf8", newline="\n") as f:
-        return write_conll(docs, f)
+        return write(docs, f)

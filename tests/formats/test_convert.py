@@ -114,6 +114,24 @@ def test_export_round_trip_is_exact(tmp_path):
     assert (tmp_path / "back.tsv").read_bytes() == src.read_bytes()
 
 
+def test_export_text_is_what_distill_reads_as_unlabelled(tmp_path):
+    import spacy
+
+    from spacy_bert_ner.training.distillation import read_unlabelled
+
+    sents = toy_sentences(12)
+    src = write_conll(tmp_path / "a.tsv", sents)
+    assert runner.invoke(app, ["convert", str(src), str(tmp_path / "a.spacy"), "-n", "4"]).exit_code == 0
+    result = runner.invoke(app, ["export", str(tmp_path / "a.spacy"), str(tmp_path / "a.txt"), "--format", "text"])
+    assert result.exit_code == 0, result.output
+    assert "12 sentences" in result.output
+    docs = list(read_unlabelled(tmp_path / "a.txt", spacy.blank("en")))
+    assert [[t.text for t in d] for d in docs] == [words for words, _ in sents]
+    assert all(not d.ents for d in docs)
+    bad = runner.invoke(app, ["export", str(tmp_path / "a.spacy"), str(tmp_path / "b.txt"), "--format", "json"])
+    assert bad.exit_code == 1 and "--format json: use conll or text" in bad.output
+
+
 def test_cli_convert_reports_counts(tmp_path):
     src = write_conll(tmp_path / "a.tsv", toy_sentences(10))
     result = runner.invoke(app, ["convert", str(src), str(tmp_path / "a.spacy"), "--report", str(tmp_path / "r.json")])
