@@ -21,12 +21,12 @@ def export_cli(
 ) -> None:
     """Write a .spacy file back to a CoNLL-style column file with IOB2 tags, or
     to plain text."""
-    from spacy_bert_ner.formats.docbin import EXPORT_FORMATS, export_conll
+    from spacy_bert_ner.formats.docbin import EXPORT_FORMATS, export_docbin
 
     if not input_path.is_file():
         fail(InputError(input_path, None, "file not found"))
     if file_format not in EXPORT_FORMATS:
         fail(ValueError(f"--format {file_format}: use {' or '.join(EXPORT_FORMATS)}"))
-    n_sents, n_tokens = export_conll(input_path, None if str(output_path) == "-" else output_path, file_format)
+    n_sents, n_tokens = export_docbin(input_path, None if str(output_path) == "-" else output_path, file_format)
     if str(output_path) != "-":
         msg.good(f"{output_path}: {n_sents} sentences, {n_tokens} tokens")

@@ -99,7 +99,7 @@ def write_text(docs: Iterable[Doc], out: IO[str]) -> Tuple[int, int]:
 EXPORT_FORMATS = {"conll": write_conll, "text": write_text}
 
 
-def export_conll(
+def export_docbin(
     input_path: Union[str, Path], output_path: Optional[Union[str, Path]], file_format: str = "conll"
 ) -> Tuple[int, int]:
     """Write a ``.spacy`` file to ``output_path`` (standard output when None)
