@@ -3,6 +3,7 @@ shell over a function of the package (as ``spacy/cli/`` does)."""
 
 from spacy_bert_ner.cli import (  # noqa: F401  (each module adds its command to the app)
     annotate,
+    augment,
     average,
     calibrate,
     convert,

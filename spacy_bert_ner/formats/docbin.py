@@ -59,8 +59,10 @@ def read_docbin(path: Union[str, Path], vocab: Union[Vocab, None] = None) -> Ite
     yield from DocBin().from_disk(path).get_docs(vocab)
 
 
-def doc_sentences(doc: Doc) -> Iterator[Tuple[List[str], List[str]]]:
-    """``(words, IOB2 tags)`` for every sentence of a Doc (the whole Doc if it has no sentence marks)."""
+def doc_sentence_spans(doc: Doc) -> Iterator[Tuple[List[str], List[Tuple[int, int, str]]]]:
+    """``(words, [(start, end, label)])`` for every sentence of a Doc (the
+    whole Doc if it has no sentence marks), the entity spans relative to the
+    sentence; an entity that crosses a sentence end is cut at it."""
     if doc.has_annotation("SENT_START"):
         bounds = [(s.start, s.end) for s in doc.sents]
     else:
@@ -68,7 +70,13 @@ def doc_sentences(doc: Doc) -> Iterator[Tuple[List[str], List[str]]]:
     for start, end in bounds:
         words = [t.text for t in doc[start:end]]
         spans = [(e.start - start, min(e.end, end) - start, e.label_) for e in doc.ents if start <= e.start < end]
-        yield words, spans_to_tags(spans, end - start, "IOB2")
+        yield words, spans
+
+
+def doc_sentences(doc: Doc) -> Iterator[Tuple[List[str], List[str]]]:
+    """``(words, IOB2 tags)`` for every sentence of a Doc (the whole Doc if it has no sentence marks)."""
+    for words, spans in doc_sentence_spans(doc):
+        yield words, spans_to_tags(spans, len(words), "IOB2")
 
 
 def write_conll(docs: Iterable[Doc], out: IO[str]) -> Tuple[int, int]:
