@@ -59,7 +59,7 @@ def read_docbin(path: Union[str, Path], vocab: Union[Vocab, None] = None) -> Ite
     yield from DocBin().from_disk(path).get_docs(vocab)
 
 
-def doc_sentence_spans(doc: Doc) -> Iterator[Tuple[List[str], List[Tuple[int, int, str]]]]:
+def doc_sentence_spans(doc: Doc) -> Iterator[Tuple[List[str], List[Span]]]:
     """``(words, [(start, end, label)])`` for every sentence of a Doc (the
     whole Doc if it has no sentence marks), the entity spans relative to the
     sentence; an entity that crosses a sentence end is cut at it."""
@@ -107,21 +107,25 @@ def write_text(docs: Iterable[Doc], out: IO[str]) -> Tuple[int, int]:
 EXPORT_FORMATS = {"conll": write_conll, "text": write_text}
 
 
-def export_docbin(
-    input_path: Union[str, Path], output_path: Optional[Union[str, Path]], file_format: str = "conll"
-) -> Tuple[int, int]:
-    """Write a ``.spacy`` file to ``output_path`` (standard output when None)
-    as ``token<TAB>IOB2 tag`` lines (``conll``) or one sentence per line
+def write_docs(docs: Iterable[Doc], output_path: Optional[Union[str, Path]], file_format: str = "conll") -> Tuple[int, int]:
+    """Write Docs to ``output_path`` (standard output when None) as
+    ``token<TAB>IOB2 tag`` lines (``conll``) or one sentence per line
     (``text``, the entities dropped). Returns (sentences, tokens)."""
     import sys
 
     if file_format not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {file_format!r}: use {' or '.join(EXPORT_FORMATS)}")
     write = EXPORT_FORMATS[file_format]
-    docs = read_docbin(input_path)
     if output_path is None:
         return write(docs, sys.stdout)
     output_path = Path(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     with output_path.open("w", encoding="utf8", newline="\n") as f:
         return write(docs, f)
+
+
+def export_docbin(
+    input_path: Union[str, Path], output_path: Optional[Union[str, Path]], file_format: str = "conll"
+) -> Tuple[int, int]:
+    """Write a ``.spacy`` file as :func:`write_docs` does. Returns (sentences, tokens)."""
+    return write_docs(read_docbin(input_path), output_path, file_format)

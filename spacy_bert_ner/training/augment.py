@@ -16,7 +16,7 @@ from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Un
 from spacy.vocab import Vocab
 
 from spacy_bert_ner.errors import InputError
-from spacy_bert_ner.formats.docbin import doc_sentence_spans, make_doc, read_docbin, write_docbin, write_text
+from spacy_bert_ner.formats.docbin import doc_sentence_spans, make_doc, read_docbin, write_docbin, write_docs
 from spacy_bert_ner.formats.schemes import Span
 
 # (words, [(start, end, label)]) of one sentence; end is exclusive
@@ -86,9 +86,6 @@ def augment_docbin(
         copies_iter = itertools.islice(copies_iter, limit)
     vocab = Vocab()
     docs = (make_doc(vocab, [sentence]) for sentence in copies_iter)
-    output_path = Path(output_path)
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    if output_path.suffix == ".spacy":
+    if Path(output_path).suffix == ".spacy":
         return write_docbin(docs, output_path), with_entities
-    with output_path.open("w", encoding="utf8", newline="\n") as f:
-        return write_text(docs, f)[0], with_entities
+    return write_docs(docs, output_path, "text")[0], with_entities
