@@ -15,6 +15,13 @@ time than one.
 
 An ensemble costs one model per member at prediction time; the average
 costs one model.
+
+A member that exits cleanly gets ``member-K/finished.json`` with its command
+line. Running the same training again keeps such a member instead of training
+it anew, so a run stopped part way loses only the unfinished members, and
+``--members 3`` after ``--members 2`` (same config and overrides) trains only
+``member-2``. A member whose command changed, or that never finished, trains
+again from the start.
 """
 
 import os
@@ -35,6 +42,7 @@ SHUFFLED_READER = "spacy_bert_ner.ShuffledCorpus.v1"
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 COMBINE = ("average", "ensemble")
 SUMMARY_FILE = "members.json"
+FINISHED_FILE = "finished.json"
 
 
 def member_command(config: Path, member_dir: Path, shuffle_seed: int, overrides: Sequence[str], gpu_id: int) -> List[str]:
@@ -57,6 +65,23 @@ def member_command(config: Path, member_dir: Path, shuffle_seed: int, overrides:
     if shuffle_seed:
         command += ["--corpora.train.shuffle_seed", str(shuffle_seed)]
     return command
+
+
+def finished_member(member_dir: Path, command: Sequence[str]) -> bool:
+    """Whether ``member_dir`` holds a member that finished training with
+    ``command`` (compared without the Python executable, which may differ
+    between environments) and still has its ``model-best``."""
+    marker = member_dir / FINISHED_FILE
+    if not marker.is_file() or not (member_dir / "model-best").is_dir():
+        return False
+    try:
+        return srsly.read_json(marker).get("command") == list(command[1:])
+    except (ValueError, AttributeError):
+        return False
+
+
+def _mark_finished(member_dir: Path, command: Sequence[str]) -> None:
+    srsly.write_json(member_dir / FINISHED_FILE, {"command": list(command[1:])})
 
 
 def schedule_overrides(max_steps: int = 0, eval_frequency: int = 0) -> List[str]:
@@ -120,30 +145,31 @@ def train_members(
     ensemble (``combine="ensemble"``) as ``OUTPUT/model-best`` (a copy for one
     member), with ``OUTPUT/members.json`` describing the members. Raises
     ``RuntimeError`` naming the member's log when a member fails (the others
-    are stopped)."""
+    are stopped). Members that finished with the same command before are
+    kept, not trained again (:func:`finished_member`)."""
     config, output_dir = Path(config), Path(output_dir)
     if not config.is_file():
         raise ValueError(f"{config}: config file not found")
     check_members(config, members, combine)
     output_dir.mkdir(parents=True, exist_ok=True)
     member_dirs = [output_dir / f"member-{k}" for k in range(members)]
-    env = member_env(members, gpu_id)
+    commands = [member_command(config, member_dir, k, overrides, gpu_id) for k, member_dir in enumerate(member_dirs)]
+    to_train = [k for k in range(members) if not finished_member(member_dirs[k], commands[k])]
+    kept = [k for k in range(members) if k not in to_train]
+    if kept:
+        log(f"Keeping finished member(s) {', '.join(map(str, kept))} (same command, {FINISHED_FILE} present)")
+    env = member_env(max(1, len(to_train)), gpu_id)
     start = time.time()
     running = []
     try:
-        for k, member_dir in enumerate(member_dirs):
-            member_dir.mkdir(parents=True, exist_ok=True)
-            out = open(member_dir / "train.log", "w")
-            running.append(
-                (
-                    k,
-                    subprocess.Popen(
-                        member_command(config, member_dir, k, overrides, gpu_id), stdout=out, stderr=subprocess.STDOUT, env=env
-                    ),
-                    out,
-                )
-            )
-        log(f"Training {members} member(s) at once; their logs: {', '.join(str(d / 'train.log') for d in member_dirs)}")
+        for k in to_train:
+            member_dirs[k].mkdir(parents=True, exist_ok=True)
+            (member_dirs[k] / FINISHED_FILE).unlink(missing_ok=True)
+            out = open(member_dirs[k] / "train.log", "w")
+            running.append((k, subprocess.Popen(commands[k], stdout=out, stderr=subprocess.STDOUT, env=env), out))
+        if to_train:
+            logs = ", ".join(str(member_dirs[k] / "train.log") for k in to_train)
+            log(f"Training {len(to_train)} member(s) at once; their logs: {logs}")
         pending = list(running)
         while pending:
             for k, process, out in list(pending):
@@ -156,6 +182,7 @@ def train_members(
                     raise RuntimeError(
                         f"member {k} failed (exit code {code}); the end of {member_dirs[k] / 'train.log'}:\n{tail}"
                     )
+                _mark_finished(member_dirs[k], commands[k])
                 log(f"member {k} done after {time.time() - start:.0f} s")
             time.sleep(1)
     finally:
@@ -175,6 +202,7 @@ def train_members(
         combined(best, output_dir / "model-best")
     summary = {
         "combine": combine if members > 1 else None,
+        "kept": kept,
         "members": [_member_summary(member_dir, k) for k, member_dir in enumerate(member_dirs)],
         "seconds": round(seconds, 1),
         "config": str(config),

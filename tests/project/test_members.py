@@ -12,7 +12,14 @@ from typer.testing import CliRunner
 from spacy_bert_ner.cli import app
 from spacy_bert_ner.errors import InputError
 from spacy_bert_ner.evaluation.evaluate import evaluate
-from spacy_bert_ner.project.members import check_members, member_command, member_env, member_logs, train_members
+from spacy_bert_ner.project.members import (
+    check_members,
+    finished_member,
+    member_command,
+    member_env,
+    member_logs,
+    train_members,
+)
 
 from ..util import CONFIG_DIR, tiny_overrides
 
@@ -107,6 +114,43 @@ def test_one_member_is_plain_spacy_train(tiny_bert, toy_corpus, tmp_path):
     plain, soup = _transformer_weights(tmp_path / "plain" / "model-best"), _transformer_weights(tmp_path / "soup" / "model-best")
     for key, value in plain.items():
         numpy.testing.assert_allclose(soup[key], value, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_finished_members_are_kept_and_unfinished_ones_train_again(tiny_bert, toy_corpus, tmp_path):
+    overrides = _cli_overrides(tiny_bert, toy_corpus)
+    train_members(CONFIG_DIR / "bert-ner-cpu.cfg", tmp_path, 1, overrides)
+    first = (tmp_path / "member-0" / "model-best" / "meta.json").stat().st_mtime_ns
+    logged = []
+    best = train_members(CONFIG_DIR / "bert-ner-cpu.cfg", tmp_path, 2, overrides, log=logged.append)
+    assert (tmp_path / "member-0" / "model-best" / "meta.json").stat().st_mtime_ns == first  # not trained again
+    assert any("Keeping finished member(s) 0" in line for line in logged)
+    summary = srsly.read_json(tmp_path / "members.json")
+    assert summary["kept"] == [0] and [m["steps"] for m in summary["members"]] == [STEPS, STEPS]
+    members = [_transformer_weights(tmp_path / f"member-{k}" / "model-best") for k in range(2)]
+    for key, value in _transformer_weights(best).items():  # the average takes in the kept member
+        numpy.testing.assert_allclose(value, (members[0][key] + members[1][key]) / 2, rtol=1e-5, atol=1e-6)
+    # a member without its finished marker (a run stopped part way) trains again
+    (tmp_path / "member-1" / "finished.json").unlink()
+    train_members(CONFIG_DIR / "bert-ner-cpu.cfg", tmp_path, 2, overrides)
+    assert srsly.read_json(tmp_path / "members.json")["kept"] == [0]
+    assert (tmp_path / "member-1" / "finished.json").is_file()
+    # other overrides are another training: nothing is kept
+    train_members(CONFIG_DIR / "bert-ner-cpu.cfg", tmp_path, 1, [*overrides, "--training.seed", "7"])
+    assert srsly.read_json(tmp_path / "members.json")["kept"] == []
+    assert (tmp_path / "member-0" / "model-best" / "meta.json").stat().st_mtime_ns != first
+
+
+def test_finished_member_needs_the_same_command_and_its_model(tmp_path):
+    command = member_command(Path("c.cfg"), tmp_path, 0, ["--training.max_steps", "6"], -1)
+    assert not finished_member(tmp_path, command)
+    (tmp_path / "model-best").mkdir()
+    srsly.write_json(tmp_path / "finished.json", {"command": command[1:]})
+    assert finished_member(tmp_path, command)
+    assert finished_member(tmp_path, ["/another/python", *command[1:]])  # another environment, same training
+    assert not finished_member(tmp_path, member_command(Path("c.cfg"), tmp_path, 0, ["--training.max_steps", "7"], -1))
+    (tmp_path / "finished.json").write_text("[1, 2]")
+    assert not finished_member(tmp_path, command)
 
 
 def test_a_failing_member_names_its_log(tiny_bert, toy_corpus, tmp_path):
