@@ -17,11 +17,12 @@ An ensemble costs one model per member at prediction time; the average
 costs one model.
 
 A member that exits cleanly gets ``member-K/finished.json`` with its command
-line. Running the same training again keeps such a member instead of training
+line and the checksums of the files it names. Running the same training
+again (same command, same files) keeps such a member instead of training
 it anew, so a run stopped part way loses only the unfinished members, and
 ``--members 3`` after ``--members 2`` (same config and overrides) trains only
-``member-2``. A member whose command changed, or that never finished, trains
-again from the start.
+``member-2``. A member whose command or data changed, or that never
+finished, trains again from the start.
 """
 
 import os
@@ -36,6 +37,7 @@ import srsly
 
 from spacy_bert_ner.errors import InputError
 from spacy_bert_ner.evaluation.evaluate import load_train_log, train_log_summary
+from spacy_bert_ner.project.datasets import sha256_of
 from spacy_bert_ner.training.combine import average_pipelines, ensemble_pipelines
 
 SHUFFLED_READER = "spacy_bert_ner.ShuffledCorpus.v1"
@@ -67,21 +69,30 @@ def member_command(config: Path, member_dir: Path, shuffle_seed: int, overrides:
     return command
 
 
+def _training_record(member_dir: Path, command: Sequence[str]) -> Dict:
+    """What a member's training is: its command line without the Python
+    executable (which may differ between environments), and the sha256 of each
+    file the command names outside the member's directory (the config, the
+    corpora), so changed data is another training under the same command."""
+    files = {}
+    for part in command[1:]:
+        path = Path(part)
+        if path.is_file() and member_dir.resolve() not in path.resolve().parents:
+            files[part] = sha256_of(path)
+    return {"command": list(command[1:]), "files": files}
+
+
 def finished_member(member_dir: Path, command: Sequence[str]) -> bool:
     """Whether ``member_dir`` holds a member that finished training with
-    ``command`` (compared without the Python executable, which may differ
-    between environments) and still has its ``model-best``."""
+    ``command`` on the same files (:func:`_training_record`) and still has its
+    ``model-best``."""
     marker = member_dir / FINISHED_FILE
     if not marker.is_file() or not (member_dir / "model-best").is_dir():
         return False
     try:
-        return srsly.read_json(marker).get("command") == list(command[1:])
-    except (ValueError, AttributeError):
+        return srsly.read_json(marker) == _training_record(member_dir, command)
+    except ValueError:
         return False
-
-
-def _mark_finished(member_dir: Path, command: Sequence[str]) -> None:
-    srsly.write_json(member_dir / FINISHED_FILE, {"command": list(command[1:])})
 
 
 def schedule_overrides(max_steps: int = 0, eval_frequency: int = 0) -> List[str]:
@@ -155,6 +166,7 @@ def train_members(
     member_dirs = [output_dir / f"member-{k}" for k in range(members)]
     commands = [member_command(config, member_dir, k, overrides, gpu_id) for k, member_dir in enumerate(member_dirs)]
     to_train = [k for k in range(members) if not finished_member(member_dirs[k], commands[k])]
+    records = {k: _training_record(member_dirs[k], commands[k]) for k in to_train}  # the files as the members read them
     kept = [k for k in range(members) if k not in to_train]
     if kept:
         log(f"Keeping finished member(s) {', '.join(map(str, kept))} (same command, {FINISHED_FILE} present)")
@@ -182,7 +194,7 @@ def train_members(
                     raise RuntimeError(
                         f"member {k} failed (exit code {code}); the end of {member_dirs[k] / 'train.log'}:\n{tail}"
                     )
-                _mark_finished(member_dirs[k], commands[k])
+                srsly.write_json(member_dirs[k] / FINISHED_FILE, records[k])
                 log(f"member {k} done after {time.time() - start:.0f} s")
             time.sleep(1)
     finally:

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from spacy_bert_ner.cli import app
 from spacy_bert_ner.errors import InputError
 from spacy_bert_ner.evaluation.evaluate import evaluate
+from spacy_bert_ner.project.datasets import sha256_of
 from spacy_bert_ner.project.members import (
     check_members,
     finished_member,
@@ -141,16 +142,22 @@ def test_finished_members_are_kept_and_unfinished_ones_train_again(tiny_bert, to
     assert (tmp_path / "member-0" / "model-best" / "meta.json").stat().st_mtime_ns != first
 
 
-def test_finished_member_needs_the_same_command_and_its_model(tmp_path):
-    command = member_command(Path("c.cfg"), tmp_path, 0, ["--training.max_steps", "6"], -1)
-    assert not finished_member(tmp_path, command)
-    (tmp_path / "model-best").mkdir()
-    srsly.write_json(tmp_path / "finished.json", {"command": command[1:]})
-    assert finished_member(tmp_path, command)
-    assert finished_member(tmp_path, ["/another/python", *command[1:]])  # another environment, same training
-    assert not finished_member(tmp_path, member_command(Path("c.cfg"), tmp_path, 0, ["--training.max_steps", "7"], -1))
-    (tmp_path / "finished.json").write_text("[1, 2]")
-    assert not finished_member(tmp_path, command)
+def test_finished_member_needs_the_same_command_files_and_model(tmp_path):
+    data, member = tmp_path / "train.spacy", tmp_path / "member-0"
+    data.write_bytes(b"one")
+    command = member_command(Path("c.cfg"), member, 0, ["--paths.train", str(data)], -1)
+    assert not finished_member(member, command)
+    (member / "model-best").mkdir(parents=True)
+    srsly.write_json(member / "finished.json", {"command": command[1:], "files": {str(data): sha256_of(data)}})
+    assert finished_member(member, command)
+    assert finished_member(member, ["/another/python", *command[1:]])  # another environment, same training
+    assert not finished_member(
+        member, member_command(Path("c.cfg"), member, 0, ["--paths.train", str(data), "--training.max_steps", "7"], -1)
+    )
+    data.write_bytes(b"two")
+    assert not finished_member(member, command)  # the same command on other data
+    (member / "finished.json").write_text("[1, 2")
+    assert not finished_member(member, command)
 
 
 def test_a_failing_member_names_its_log(tiny_bert, toy_corpus, tmp_path):
