@@ -69,20 +69,25 @@ def member_command(config: Path, member_dir: Path, shuffle_seed: int, overrides:
     return command
 
 
-def _training_record(member_dir: Path, command: Sequence[str]) -> Dict:
+def _training_record(member_dir: Path, command: Sequence[str], checksums: Optional[Dict[str, str]] = None) -> Dict:
     """What a member's training is: its command line without the Python
     executable (which may differ between environments), and the sha256 of each
     file the command names outside the member's directory (the config, the
-    corpora), so changed data is another training under the same command."""
+    corpora), so changed data is another training under the same command.
+    ``checksums`` (path → sha256) is filled and reused, so the members of one
+    run hash each shared file once."""
+    checksums = {} if checksums is None else checksums
     files = {}
     for part in command[1:]:
         path = Path(part)
         if path.is_file() and member_dir.resolve() not in path.resolve().parents:
-            files[part] = sha256_of(path)
+            if part not in checksums:
+                checksums[part] = sha256_of(path)
+            files[part] = checksums[part]
     return {"command": list(command[1:]), "files": files}
 
 
-def finished_member(member_dir: Path, command: Sequence[str]) -> bool:
+def finished_member(member_dir: Path, command: Sequence[str], checksums: Optional[Dict[str, str]] = None) -> bool:
     """Whether ``member_dir`` holds a member that finished training with
     ``command`` on the same files (:func:`_training_record`) and still has its
     ``model-best``."""
@@ -90,7 +95,7 @@ def finished_member(member_dir: Path, command: Sequence[str]) -> bool:
     if not marker.is_file() or not (member_dir / "model-best").is_dir():
         return False
     try:
-        return srsly.read_json(marker) == _training_record(member_dir, command)
+        return srsly.read_json(marker) == _training_record(member_dir, command, checksums)
     except ValueError:
         return False
 
@@ -165,11 +170,12 @@ def train_members(
     output_dir.mkdir(parents=True, exist_ok=True)
     member_dirs = [output_dir / f"member-{k}" for k in range(members)]
     commands = [member_command(config, member_dir, k, overrides, gpu_id) for k, member_dir in enumerate(member_dirs)]
-    to_train = [k for k in range(members) if not finished_member(member_dirs[k], commands[k])]
-    records = {k: _training_record(member_dirs[k], commands[k]) for k in to_train}  # the files as the members read them
-    kept = [k for k in range(members) if k not in to_train]
+    checksums: Dict[str, str] = {}  # the files as the members read them, hashed once
+    to_train = [k for k in range(members) if not finished_member(member_dirs[k], commands[k], checksums)]
+    records = {k: _training_record(member_dirs[k], commands[k], checksums) for k in to_train}
+    kept = [k for k in range(members) if k not in records]
     if kept:
-        log(f"Keeping finished member(s) {', '.join(map(str, kept))} (same command, {FINISHED_FILE} present)")
+        log(f"Keeping finished member(s) {', '.join(map(str, kept))} (same command and files, {FINISHED_FILE} present)")
     env = member_env(max(1, len(to_train)), gpu_id)
     start = time.time()
     running = []
