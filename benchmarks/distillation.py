@@ -17,7 +17,8 @@ and onnx-int8 rows of an ``int8_granularity`` run of that model) and
 machine those files name. Each record carries the date and machine of its
 measurement. Records of other datasets already in ``--output`` are kept, with
 the date, machine and command of the run that measured them; those of
-``--dataset`` are replaced.
+``--dataset`` are replaced, except the roles named by ``--keep ROLE`` (a model
+measured before and not retrained, say a baseline whose recipe did not change).
 """
 
 import argparse
@@ -141,6 +142,7 @@ def main(argv: Sequence[str] = None) -> Dict:
     p.add_argument("--model", action="append", default=[], help="ROLE=TRAINING_DIR (teacher, student, baseline)")
     p.add_argument("--baseline-from", type=Path, help="an int8_granularity JSON with the baseline's rows")
     p.add_argument("--baseline-train", type=Path, help="the baseline's training record (steps, train_seconds, command, machine)")
+    p.add_argument("--keep", action="append", default=[], help="ROLE of --dataset whose record in --output stays as measured")
     p.add_argument("--corpus", default="corpus")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--output", default="metrics/distillation.json")
@@ -174,8 +176,14 @@ def main(argv: Sequence[str] = None) -> Dict:
         r.setdefault("machine", result["machine"])
     out = Path(args.output)
     previous = json.loads(out.read_text()) if out.exists() else {"records": []}
-    kept = [_dated(r, previous) for r in previous["records"] if r["dataset"] != args.dataset]
-    result["records"] = kept + records
+    measured = {r["role"] for r in records}
+    kept_roles = [r for r in previous["records"] if r["dataset"] == args.dataset and r["role"] in args.keep]
+    if any(r["role"] in measured for r in kept_roles) or len(kept_roles) < len(set(args.keep)):
+        p.error(f"--keep names a role measured now or missing from {out}: {args.keep}")
+    order = {"teacher": 0, "student": 1, "baseline": 2}
+    these = sorted(records + [_dated(r, previous) for r in kept_roles], key=lambda r: order.get(r["role"], 3))
+    others = [_dated(r, previous) for r in previous["records"] if r["dataset"] != args.dataset]
+    result["records"] = others + these
     return write(result, args.output)
 
 
