@@ -148,6 +148,12 @@ def main(argv: Sequence[str] = None) -> Dict:
     p.add_argument("--output", default="metrics/distillation.json")
     args = p.parse_args(argv)
     data = str(Path(args.corpus) / args.dataset / "test.spacy")
+    out = Path(args.output)
+    previous = json.loads(out.read_text()) if out.exists() else {"records": []}
+    measured = {item.partition("=")[0] for item in args.model} | ({"baseline"} if args.baseline_from else set())
+    kept_roles = [r for r in previous["records"] if r["dataset"] == args.dataset and r["role"] in args.keep]
+    if set(args.keep) & measured or len(kept_roles) < len(set(args.keep)):
+        p.error(f"--keep names a role measured now or missing from {out}: {args.keep}")
     records: List[Dict] = []
     for item in args.model:
         role, _, train_dir = item.partition("=")
@@ -174,12 +180,6 @@ def main(argv: Sequence[str] = None) -> Dict:
     for r in records:
         r.setdefault("date", result["date"])
         r.setdefault("machine", result["machine"])
-    out = Path(args.output)
-    previous = json.loads(out.read_text()) if out.exists() else {"records": []}
-    measured = {r["role"] for r in records}
-    kept_roles = [r for r in previous["records"] if r["dataset"] == args.dataset and r["role"] in args.keep]
-    if any(r["role"] in measured for r in kept_roles) or len(kept_roles) < len(set(args.keep)):
-        p.error(f"--keep names a role measured now or missing from {out}: {args.keep}")
     order = {"teacher": 0, "student": 1, "baseline": 2}
     these = sorted(records + [_dated(r, previous) for r in kept_roles], key=lambda r: order.get(r["role"], 3))
     others = [_dated(r, previous) for r in previous["records"] if r["dataset"] != args.dataset]
