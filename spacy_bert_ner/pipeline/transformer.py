@@ -1,6 +1,7 @@
 """The transformer: the registered name resolver (hub names, or the offline
 MiniLM), and spacy-transformers' ``TransformerModel.v3`` with what it lacks: the
-input's casing as token type ids (``case_types``) and a choice of how it runs
+input's casing as token type ids (``case_types``), lower layers kept at their
+pretrained weights in training (``frozen_layers``) and a choice of how it runs
 at inference (``runtime``: fp32, int8, ONNX Runtime; see
 :mod:`spacy_bert_ner.runtime`)."""
 
@@ -69,8 +70,9 @@ def transformer_model_v1(
     grad_scaler_config: dict = {},
     case_types: bool = False,
     runtime: str = "fp32",
+    frozen_layers: int = 0,
 ) -> Model:
-    """spacy-transformers' ``TransformerModel.v3`` plus ``case_types`` and ``runtime``.
+    """spacy-transformers' ``TransformerModel.v3`` plus ``case_types``, ``frozen_layers`` and ``runtime``.
 
     ``case_types = True`` gives an uncased transformer its input's casing. Each
     wordpiece's token type id becomes the case of its characters in the text
@@ -83,6 +85,15 @@ def transformer_model_v1(
     with token type embeddings (BERT, MiniLM, RoBERTa; not DistilBERT), and it
     replaces sentence-pair segment ids, which NER does not use.
 
+    ``frozen_layers = N`` keeps the embeddings and the first N encoder layers
+    at their pretrained weights in training: they get no gradients and no
+    optimizer updates, and backpropagation stops above them. On a CPU this is
+    what makes a base-size encoder cheaper to fine-tune per step (the frozen
+    layers cost their forward pass only); the layers above, the casing
+    features and the head still learn. 0 trains every layer. It cannot be
+    combined with ``case_types``, whose new token type rows sit in the
+    embeddings and must learn.
+
     ``runtime`` is how the transformer runs at inference: ``fp32`` (PyTorch, as
     trained), ``int8``, ``onnx`` or ``onnx-int8``. The saved weights are always
     the fp32 model; training needs ``fp32``.
@@ -93,9 +104,19 @@ def transformer_model_v1(
 
     model = TransformerModel(name, get_spans, tokenizer_config, transformer_config, mixed_precision, grad_scaler_config)
     model.attrs[RuntimeState.ATTR] = RuntimeState(runtime)
-    model._func = partial(_forward, case_types=case_types)
+    if frozen_layers < 0:
+        raise ValueError(f"frozen_layers must be 0 (train every layer) or more, got {frozen_layers}")
+    if frozen_layers and case_types:
+        raise ValueError(
+            "frozen_layers freezes the embeddings, where case_types' token type rows must learn: "
+            "set [components.transformer.model] case_types = false or frozen_layers = 0"
+        )
+    model._func = partial(_forward, case_types=case_types, frozen_layers=frozen_layers)
     set_transformer = _set_transformer_with_case_types if case_types else _set_transformer
-    model.attrs["set_transformer"] = partial(set_transformer, model.attrs["set_transformer"])
+    set_transformer = partial(set_transformer, model.attrs["set_transformer"])
+    if frozen_layers:
+        set_transformer = partial(_set_transformer_frozen, set_transformer, frozen_layers)
+    model.attrs["set_transformer"] = set_transformer
     return model
 
 
@@ -163,15 +184,55 @@ def _set_transformer_with_case_types(set_transformer: Callable, model: Model, hf
     _set_transformer(set_transformer, model, hf_model)
 
 
+def encoder_layers(transformer: Any) -> Optional[Any]:
+    """A Hugging Face encoder's list of layers (``encoder.layer`` in BERT,
+    MPNet, RoBERTa, XLM-R; ``transformer.layer`` in DistilBERT), or None."""
+    for outer in ("encoder", "transformer"):
+        layers = getattr(getattr(transformer, outer, None), "layer", None)
+        if layers is not None:
+            return layers
+    return None
+
+
+def freeze_lower_layers(transformer: Any, n_layers: int) -> None:
+    """Stop gradients to a Hugging Face encoder's embeddings and its first
+    ``n_layers`` layers (see ``frozen_layers``)."""
+    layers = encoder_layers(transformer)
+    embeddings = getattr(transformer, "embeddings", None)
+    if layers is None or embeddings is None:
+        raise ValueError(
+            f"frozen_layers needs an encoder with embeddings and a list of layers (BERT, MPNet, RoBERTa, "
+            f"DistilBERT), but {type(transformer).__name__} has none: set [components.transformer.model] "
+            "frozen_layers = 0"
+        )
+    if n_layers > len(layers):
+        raise ValueError(
+            f"frozen_layers = {n_layers}, but {type(transformer).__name__} has {len(layers)} layers: freeze at most {len(layers)}"
+        )
+    for module in [embeddings, *layers[:n_layers]]:
+        for parameter in module.parameters():
+            parameter.requires_grad_(False)
+
+
+def _set_transformer_frozen(set_transformer: Callable, n_layers: int, model: Model, hf_model: Any) -> None:
+    """Set the freshly loaded Hugging Face model with its lower layers frozen."""
+    freeze_lower_layers(hf_model.transformer, n_layers)
+    set_transformer(model, hf_model)
+
+
 def _on_gpu(hf_model: Any) -> bool:
     parameter = next(hf_model.parameters(), None)
     return parameter is not None and parameter.device.type != "cpu"
 
 
-def _forward(model: Model, docs: List[Doc], is_train: bool, case_types: bool = False) -> Tuple[Any, Callable]:
+def _forward(
+    model: Model, docs: List[Doc], is_train: bool, case_types: bool = False, frozen_layers: int = 0
+) -> Tuple[Any, Callable]:
     """spacy-transformers' ``TransformerModel`` forward pass, with the case of
-    each wordpiece as its token type id (``case_types``) and the encoder run by
-    the model's runtime at inference."""
+    each wordpiece as its token type id (``case_types``), the lower layers
+    frozen in training (``frozen_layers``; also for a pipeline loaded from disk,
+    whose encoder spacy-transformers rebuilds without ``set_transformer``) and
+    the encoder run by the model's runtime at inference."""
     from spacy_transformers.align import get_alignment
     from spacy_transformers.data_classes import FullTransformerBatch, WordpieceBatch
     from spacy_transformers.layers.transformer_model import huggingface_tokenize
@@ -186,6 +247,8 @@ def _forward(model: Model, docs: List[Doc], is_train: bool, case_types: bool = F
             f"the transformer runs with runtime {runtime.runtime!r}, which is for inference only: train with "
             '[components.transformer.model] runtime = "fp32" (or spacy_bert_ner.runtime.set_runtime(nlp, "fp32"))'
         )
+    if is_train and frozen_layers:
+        freeze_lower_layers(model.transformer, frozen_layers)
     nested_spans = model.attrs["get_spans"](docs)
     flat_spans = [span for doc_spans in nested_spans for span in doc_spans]
     texts = [span.text for span in flat_spans]

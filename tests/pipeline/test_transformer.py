@@ -169,3 +169,55 @@ def test_loading_a_pipeline_never_unpickles_code(two_runs, tmp_path):
     with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
         spacy.load(model_dir)
     assert not marker.exists()
+
+
+def _hf_model(nlp):
+    return nlp.get_pipe("transformer").model.layers[0].shims[0]._model
+
+
+def _changed_by_updates(nlp, examples, steps: int = 3) -> set:
+    """The names of the encoder's parameters that ``steps`` updates change."""
+    import torch
+
+    before = {name: p.detach().clone() for name, p in _hf_model(nlp).named_parameters()}
+    optimizer = Adam(0.01)
+    for _ in range(steps):
+        nlp.update(examples, sgd=optimizer, losses={})
+    return {name for name, p in _hf_model(nlp).named_parameters() if not torch.equal(p.detach(), before[name])}
+
+
+@pytest.mark.parametrize("encoder,config_name", [("tiny_bert", "bert-ner-cpu.cfg"), ("tiny_mpnet", "bert-ner-base-cpu.cfg")])
+def test_frozen_layers_keep_their_pretrained_weights(encoder, config_name, toy_corpus, tmp_path, request):
+    """frozen_layers = 1: the embeddings and the first layer never change in
+    training, the layer above does; also in a pipeline trained on after loading."""
+    path = request.getfixturevalue(encoder)
+    config = Config().from_disk(CONFIG_DIR / config_name, overrides={"paths.transformer": str(path)})
+    config["components"]["transformer"]["model"].update({"case_types": False, "frozen_layers": 1})
+    nlp = spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
+    examples = list(Corpus(str(toy_corpus / "train.spacy"))(nlp))[:8]
+    nlp.initialize(lambda: examples)
+    names = [name for name, _ in _hf_model(nlp).named_parameters()]
+    frozen = {name for name in names if name.startswith(("embeddings.", "encoder.layer.0."))}
+    trained = {name for name in names if name.startswith("encoder.layer.1.")}
+    assert frozen and trained
+    changed = _changed_by_updates(nlp, examples)
+    assert trained <= changed and not frozen & changed
+    assert all(p.grad is None for name, p in _hf_model(nlp).named_parameters() if name in frozen)
+    nlp.to_disk(tmp_path / "model")
+    loaded = spacy.load(tmp_path / "model")
+    assert loaded.config["components"]["transformer"]["model"]["frozen_layers"] == 1
+    changed = _changed_by_updates(loaded, examples, steps=2)
+    assert trained <= changed and not frozen & changed
+
+
+def test_frozen_layers_refusals(tiny_bert):
+    from spacy_transformers.span_getters import configure_strided_spans
+
+    spans = configure_strided_spans(128, 96)
+    with pytest.raises(ValueError, match="frozen_layers freezes the embeddings, where case_types"):
+        transformer_model_v1(str(tiny_bert), spans, {"use_fast": True}, case_types=True, frozen_layers=1)
+    with pytest.raises(ValueError, match="frozen_layers must be 0"):
+        transformer_model_v1(str(tiny_bert), spans, {"use_fast": True}, frozen_layers=-1)
+    model = transformer_model_v1(str(tiny_bert), spans, {"use_fast": True}, frozen_layers=3)
+    with pytest.raises(ValueError, match="frozen_layers = 3, but BertModel has 2 layers"):
+        model.initialize(X=[spacy.blank("en")("Anna flew .")])
